@@ -1,0 +1,600 @@
+//! Keyed pseudonyms: match keys under the linkage secret, references under an operator secret.
+//!
+//! Every match key is HMAC-SHA-256 under a per-family sub-key derived from the linkage secret
+//! (domain separation), truncated to 128 bits, base64url. Each family combines name parts
+//! with date parts and/or sex: no key is made of one attribute alone, and no key is derived
+//! from a placeholder name or date (`docs/pseudonymisation.md` explains each family).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::Datelike;
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::normalise::{phonetic, BirthDate, NormalisedNames};
+use crate::template::Sex;
+
+/// Version of the match-key set; travels in every batch header.
+pub const KEY_SET_VERSION: u32 = 1;
+
+/// Bytes kept from each HMAC output: 128 bits, far beyond any territory's collision risk.
+const KEY_BYTES: usize = 16;
+
+/// Why a secret could not be read. Deliberately carries no byte of the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretFormatError {
+    /// The text is not a Synchro secret of the expected kind.
+    #[error("not a Synchro {expected} (the file should contain one line starting with {prefix})")]
+    WrongKind {
+        /// What was expected.
+        expected: &'static str,
+        /// The prefix such a line starts with.
+        prefix: &'static str,
+    },
+    /// The secret is shorter or longer than 256 bits, or not base64url.
+    #[error("the {0} is damaged (it must encode exactly 256 random bits)")]
+    Damaged(&'static str),
+    /// The epoch number is not a positive integer.
+    #[error("the linkage secret's epoch is not a positive number")]
+    BadEpoch,
+}
+
+/// 256 random bits that zeroise on drop; no `Clone`, no `Serialize`, redacted `Debug`.
+struct SecretBytes(Zeroizing<[u8; 32]>);
+
+impl SecretBytes {
+    fn generate() -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        // Unwrap safety: the OS random source failing is not recoverable and must not
+        // silently produce a weak secret.
+        SystemRandom::new()
+            .fill(bytes.as_mut())
+            .expect("operating system random generator failed");
+        SecretBytes(bytes)
+    }
+
+    fn decode(b64: &str, what: &'static str) -> Result<Self, SecretFormatError> {
+        let decoded = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(b64.trim())
+                .map_err(|_| SecretFormatError::Damaged(what))?,
+        );
+        let array: [u8; 32] = decoded
+            .as_slice()
+            .try_into()
+            .map_err(|_| SecretFormatError::Damaged(what))?;
+        Ok(SecretBytes(Zeroizing::new(array)))
+    }
+
+    fn encode(&self) -> Zeroizing<String> {
+        Zeroizing::new(URL_SAFE_NO_PAD.encode(self.0.as_ref()))
+    }
+
+    /// A public fingerprint: an HMAC of a fixed label, so it reveals nothing of the key.
+    fn fingerprint(&self, label: &str) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.0.as_ref());
+        let tag = hmac::sign(&key, label.as_bytes());
+        group_fingerprint(&tag.as_ref()[..10])
+    }
+}
+
+/// Formats fingerprint bytes as readable groups ("3f2a-91c0-…") for people to compare aloud.
+pub fn group_fingerprint(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+const LINKAGE_PREFIX: &str = "SYNCHRO-LINKAGE-SECRET-V1";
+const REFERENCE_PREFIX: &str = "SYNCHRO-REFERENCE-SECRET-V1";
+
+/// The territory's linkage secret, shared by operators and the custodian, never by the hub.
+pub struct LinkageSecret {
+    epoch: u32,
+    bytes: SecretBytes,
+}
+
+impl fmt::Debug for LinkageSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "LinkageSecret {{ epoch: {}, fingerprint: {} }}",
+            self.epoch,
+            self.fingerprint()
+        )
+    }
+}
+
+impl LinkageSecret {
+    /// Draws a new 256-bit secret from the operating system for the given epoch.
+    pub fn generate(epoch: u32) -> Self {
+        LinkageSecret {
+            epoch,
+            bytes: SecretBytes::generate(),
+        }
+    }
+
+    /// Builds a secret from known bytes (test vectors and unwrapping only).
+    pub fn from_bytes(epoch: u32, bytes: [u8; 32]) -> Self {
+        LinkageSecret {
+            epoch,
+            bytes: SecretBytes(Zeroizing::new(bytes)),
+        }
+    }
+
+    /// The epoch number: incremented at each rotation, checked by the hub.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The public fingerprint printed for DPOs and carried in batch headers.
+    pub fn fingerprint(&self) -> String {
+        self.bytes.fingerprint("synchro/linkage-secret/fingerprint/v1")
+    }
+
+    /// The one-line text form written to the secret file.
+    pub fn encode(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "{LINKAGE_PREFIX}:{}:{}",
+            self.epoch,
+            self.bytes.encode().as_str()
+        ))
+    }
+
+    /// Reads the text form (comment lines starting with `#` are ignored).
+    pub fn decode(text: &str) -> Result<Self, SecretFormatError> {
+        let line = secret_line(text, LINKAGE_PREFIX, "linkage secret")?;
+        let mut parts = line.splitn(3, ':');
+        let (_, epoch, b64) = (parts.next(), parts.next(), parts.next());
+        let epoch: u32 = epoch
+            .and_then(|e| e.parse().ok())
+            .filter(|e| *e > 0)
+            .ok_or(SecretFormatError::BadEpoch)?;
+        let bytes = SecretBytes::decode(
+            b64.ok_or(SecretFormatError::Damaged("linkage secret"))?,
+            "linkage secret",
+        )?;
+        Ok(LinkageSecret { epoch, bytes })
+    }
+}
+
+fn secret_line<'a>(
+    text: &'a str,
+    prefix: &'static str,
+    expected: &'static str,
+) -> Result<&'a str, SecretFormatError> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| l.starts_with(prefix))
+        .ok_or(SecretFormatError::WrongKind { expected, prefix })
+}
+
+/// An operator's own secret for record references: only that operator can map them back.
+pub struct ReferenceSecret(SecretBytes);
+
+impl fmt::Debug for ReferenceSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReferenceSecret(redacted)")
+    }
+}
+
+impl ReferenceSecret {
+    /// Draws a new 256-bit reference secret.
+    pub fn generate() -> Self {
+        ReferenceSecret(SecretBytes::generate())
+    }
+
+    /// Builds a secret from known bytes (tests).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ReferenceSecret(SecretBytes(Zeroizing::new(bytes)))
+    }
+
+    /// The public fingerprint.
+    pub fn fingerprint(&self) -> String {
+        self.0.fingerprint("synchro/reference-secret/fingerprint/v1")
+    }
+
+    /// The one-line text form written to the secret file.
+    pub fn encode(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("{REFERENCE_PREFIX}:{}", self.0.encode().as_str()))
+    }
+
+    /// Reads the text form.
+    pub fn decode(text: &str) -> Result<Self, SecretFormatError> {
+        let line = secret_line(text, REFERENCE_PREFIX, "reference secret")?;
+        let b64 = line
+            .split_once(':')
+            .map(|(_, b)| b)
+            .ok_or(SecretFormatError::Damaged("reference secret"))?;
+        Ok(ReferenceSecret(SecretBytes::decode(b64, "reference secret")?))
+    }
+}
+
+/// A family of match keys: which identity parts it combines (key set v1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KeyFamily {
+    /// Surname variant + first name + exact birth date; name order-insensitive.
+    #[serde(rename = "ndf")]
+    NameFirstDate,
+    /// Phonetic surname + phonetic first name + exact birth date (spelling, transliteration).
+    #[serde(rename = "pdf")]
+    PhoneticDate,
+    /// Surname variant + exact birth date + sex (missing or changed first name).
+    #[serde(rename = "nds")]
+    NameDateSex,
+    /// First name + exact birth date + sex (changed usage name, misspelt surname).
+    #[serde(rename = "fds")]
+    FirstDateSex,
+    /// Surname + first name + birth date with day and month unordered (day/month inversion).
+    #[serde(rename = "ndx")]
+    NameFirstDateSwapped,
+    /// Phonetic surname + phonetic first name + birth year (weak: approximate or placeholder dates).
+    #[serde(rename = "nfy")]
+    PhoneticYear,
+    /// Surname + first name + day and month of birth (typo in the year).
+    #[serde(rename = "nfm")]
+    NameFirstDayMonth,
+    /// Surname + first name + sex, only when no birth year is known (weak).
+    #[serde(rename = "nfs")]
+    NameFirstSex,
+}
+
+impl KeyFamily {
+    /// Every family of key set v1.
+    pub const ALL: [KeyFamily; 8] = [
+        KeyFamily::NameFirstDate,
+        KeyFamily::PhoneticDate,
+        KeyFamily::NameDateSex,
+        KeyFamily::FirstDateSex,
+        KeyFamily::NameFirstDateSwapped,
+        KeyFamily::PhoneticYear,
+        KeyFamily::NameFirstDayMonth,
+        KeyFamily::NameFirstSex,
+    ];
+
+    /// The short code used on the wire and in the docs.
+    pub fn code(self) -> &'static str {
+        match self {
+            KeyFamily::NameFirstDate => "ndf",
+            KeyFamily::PhoneticDate => "pdf",
+            KeyFamily::NameDateSex => "nds",
+            KeyFamily::FirstDateSex => "fds",
+            KeyFamily::NameFirstDateSwapped => "ndx",
+            KeyFamily::PhoneticYear => "nfy",
+            KeyFamily::NameFirstDayMonth => "nfm",
+            KeyFamily::NameFirstSex => "nfs",
+        }
+    }
+
+    /// Weak families are evidence only together with other agreement.
+    pub fn is_weak(self) -> bool {
+        matches!(self, KeyFamily::PhoneticYear | KeyFamily::NameFirstSex)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A record's match keys, grouped by family; each family may hold several variants.
+pub type MatchKeys = BTreeMap<KeyFamily, Vec<String>>;
+
+/// Derives match keys from normalised identities under the linkage secret.
+pub struct MatchKeyDeriver {
+    family_keys: Vec<hmac::Key>,
+}
+
+impl fmt::Debug for MatchKeyDeriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MatchKeyDeriver(redacted)")
+    }
+}
+
+/// Separates the fields of one HMAC input; names are A–Z and dates digits, so never ambiguous.
+const SEP: u8 = 0x1f;
+
+/// A reusable HMAC input buffer, so deriving keys allocates nothing per field.
+struct Input(Vec<u8>);
+
+impl Input {
+    fn new() -> Self {
+        Input(Vec::with_capacity(96))
+    }
+    fn start(&mut self) -> &mut Self {
+        self.0.clear();
+        self
+    }
+    fn field(&mut self, s: &str) -> &mut Self {
+        if !self.0.is_empty() {
+            self.0.push(SEP);
+        }
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+    /// Two names in a fixed order, so "ALI MOHAMED" and "MOHAMED ALI" give one input.
+    fn unordered(&mut self, a: &str, b: &str) -> &mut Self {
+        if a <= b {
+            self.field(a).field(b)
+        } else {
+            self.field(b).field(a)
+        }
+    }
+    fn number(&mut self, n: u32, width: usize) -> &mut Self {
+        let s = format!("{n:0width$}");
+        self.field(&s)
+    }
+}
+
+impl MatchKeyDeriver {
+    /// Derives one HMAC sub-key per family (domain separation) from the linkage secret.
+    pub fn new(secret: &LinkageSecret) -> Self {
+        let master = hmac::Key::new(hmac::HMAC_SHA256, secret.bytes.0.as_ref());
+        let family_keys = KeyFamily::ALL
+            .iter()
+            .map(|family| {
+                let label = format!("synchro/match-key/v{KEY_SET_VERSION}/{}", family.code());
+                let sub = Zeroizing::new(hmac::sign(&master, label.as_bytes()).as_ref().to_vec());
+                hmac::Key::new(hmac::HMAC_SHA256, &sub)
+            })
+            .collect();
+        MatchKeyDeriver { family_keys }
+    }
+
+    fn mac(&self, family: KeyFamily, input: &Input) -> String {
+        let tag = hmac::sign(&self.family_keys[family.index()], &input.0);
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..KEY_BYTES])
+    }
+
+    /// Computes the match keys of one identity. Placeholder names and dates contribute none.
+    pub fn derive(&self, names: &NormalisedNames, birth: &BirthDate, sex: Option<Sex>) -> MatchKeys {
+        let mut keys = MatchKeys::new();
+        let mut input = Input::new();
+        let surnames = names.surname_variants();
+        let first = names.first_token().filter(|f| f.len() >= 2);
+        let sex_code = sex.map(|s| s.code());
+        let exact = birth.exact();
+        let add = |family: KeyFamily, input: &Input, keys: &mut MatchKeys| {
+            let value = self.mac(family, input);
+            let slot = keys.entry(family).or_default();
+            if !slot.contains(&value) {
+                slot.push(value);
+            }
+        };
+        let full_surname = surnames.first().map(String::as_str);
+        if let Some(date) = exact {
+            let ymd = format!("{:04}{:02}{:02}", date.year(), date.month(), date.day());
+            if let Some(first) = first {
+                for surname in &surnames {
+                    input.start().unordered(surname, first).field(&ymd);
+                    add(KeyFamily::NameFirstDate, &input, &mut keys);
+                }
+                let first_ph = phonetic(first);
+                for tokens in [&names.birth, &names.usage] {
+                    if tokens.is_empty() {
+                        continue;
+                    }
+                    let surname_ph = phonetic(&tokens.concat());
+                    input.start().unordered(&surname_ph, &first_ph).field(&ymd);
+                    add(KeyFamily::PhoneticDate, &input, &mut keys);
+                }
+                if let Some(surname) = full_surname {
+                    let (d, m) = (date.day(), date.month());
+                    if d <= 12 && d != m {
+                        input
+                            .start()
+                            .unordered(surname, first)
+                            .number(date.year() as u32, 4)
+                            .number(d.min(m), 2)
+                            .number(d.max(m), 2);
+                        add(KeyFamily::NameFirstDateSwapped, &input, &mut keys);
+                    }
+                    input
+                        .start()
+                        .unordered(surname, first)
+                        .number(date.month(), 2)
+                        .number(date.day(), 2);
+                    add(KeyFamily::NameFirstDayMonth, &input, &mut keys);
+                }
+                if let Some(sex) = sex_code {
+                    input.start().field(first).field(&ymd).field(sex);
+                    add(KeyFamily::FirstDateSex, &input, &mut keys);
+                }
+            }
+            if let Some(sex) = sex_code {
+                for surname in &surnames {
+                    input.start().field(surname).field(&ymd).field(sex);
+                    add(KeyFamily::NameDateSex, &input, &mut keys);
+                }
+            }
+        }
+        if let (Some(surname), Some(first)) = (full_surname, first) {
+            match birth.year() {
+                Some(year) => {
+                    let surname_ph = phonetic(&names.birth.concat());
+                    input
+                        .start()
+                        .unordered(&surname_ph, &phonetic(first))
+                        .number(year as u32, 4);
+                    add(KeyFamily::PhoneticYear, &input, &mut keys);
+                }
+                None => {
+                    if let Some(sex) = sex_code {
+                        input.start().unordered(surname, first).field(sex);
+                        add(KeyFamily::NameFirstSex, &input, &mut keys);
+                    }
+                }
+            }
+        }
+        keys
+    }
+}
+
+/// Derives an operator's record and household references from its local ids.
+pub struct ReferenceDeriver {
+    record: hmac::Key,
+    household: hmac::Key,
+}
+
+impl fmt::Debug for ReferenceDeriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReferenceDeriver(redacted)")
+    }
+}
+
+impl ReferenceDeriver {
+    /// Sub-keys for records and households, bound to the operator id.
+    pub fn new(secret: &ReferenceSecret, operator_id: &str) -> Self {
+        let master = hmac::Key::new(hmac::HMAC_SHA256, secret.0 .0.as_ref());
+        let sub = |kind: &str| {
+            let label = format!("synchro/reference/v1/{operator_id}/{kind}");
+            let bytes = Zeroizing::new(hmac::sign(&master, label.as_bytes()).as_ref().to_vec());
+            hmac::Key::new(hmac::HMAC_SHA256, &bytes)
+        };
+        ReferenceDeriver {
+            record: sub("record"),
+            household: sub("household"),
+        }
+    }
+
+    /// The reference sent for a local record id ("r_" + 128 bits).
+    pub fn record_ref(&self, local_id: &str) -> String {
+        let tag = hmac::sign(&self.record, local_id.trim().as_bytes());
+        format!("r_{}", URL_SAFE_NO_PAD.encode(&tag.as_ref()[..KEY_BYTES]))
+    }
+
+    /// The reference sent for a local household id ("h_" + 128 bits).
+    pub fn household_ref(&self, household_id: &str) -> String {
+        let tag = hmac::sign(&self.household, household_id.trim().as_bytes());
+        format!("h_{}", URL_SAFE_NO_PAD.encode(&tag.as_ref()[..KEY_BYTES]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalise::{parse_date, DateKind};
+
+    fn deriver() -> MatchKeyDeriver {
+        MatchKeyDeriver::new(&LinkageSecret::from_bytes(1, [7u8; 32]))
+    }
+
+    fn keys(birth: &str, usage: &str, first: &str, date: &str, sex: Option<Sex>) -> MatchKeys {
+        let names = NormalisedNames::from_raw(birth, usage, first);
+        let date = BirthDate::classify(parse_date(date, DateKind::Birth, 2026).unwrap());
+        deriver().derive(&names, &date, sex)
+    }
+
+    fn shares(a: &MatchKeys, b: &MatchKeys, family: KeyFamily) -> bool {
+        match (a.get(&family), b.get(&family)) {
+            (Some(x), Some(y)) => x.iter().any(|v| y.contains(v)),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn secret_round_trip_and_redaction() {
+        let s = LinkageSecret::generate(3);
+        let text = s.encode();
+        let back = LinkageSecret::decode(&format!("# comment\n{}\n", text.as_str())).unwrap();
+        assert_eq!(back.epoch(), 3);
+        assert_eq!(back.fingerprint(), s.fingerprint());
+        let debug = format!("{s:?}");
+        assert!(!debug.contains(text.split(':').nth(2).unwrap()));
+        assert!(matches!(
+            LinkageSecret::decode("SYNCHRO-LINKAGE-SECRET-V1:1:abc"),
+            Err(SecretFormatError::Damaged(_))
+        ));
+        assert!(matches!(
+            LinkageSecret::decode(&ReferenceSecret::generate().encode()),
+            Err(SecretFormatError::WrongKind { .. })
+        ));
+    }
+
+    #[test]
+    fn phenomena_share_a_key() {
+        let base = keys("Dupont", "", "Jean-Pierre", "25/03/1987", Some(Sex::Male));
+        // Typo'd vowel and final consonant: phonetic key.
+        let typo = keys("Dupond", "", "Jean-Pierre", "1987-03-25", Some(Sex::Male));
+        assert!(shares(&base, &typo, KeyFamily::PhoneticDate));
+        // Swapped surname and first name.
+        let swapped = keys("Jean-Pierre", "", "Dupont", "25/03/1987", Some(Sex::Male));
+        assert!(shares(&base, &swapped, KeyFamily::NameFirstDate));
+        // Missing first name.
+        let no_first = keys("DUPONT", "", "", "25/03/1987", Some(Sex::Male));
+        assert!(shares(&base, &no_first, KeyFamily::NameDateSex));
+        // Transliteration.
+        let a = keys("Ben Ali", "", "Mohamed", "03/04/1990", Some(Sex::Male));
+        let b = keys("Benali", "", "Muhammad", "03/04/1990", Some(Sex::Male));
+        assert!(shares(&a, &b, KeyFamily::PhoneticDate));
+        // Day/month inversion.
+        let c = keys("Benali", "", "Mohamed", "04/03/1990", Some(Sex::Male));
+        assert!(shares(&a, &c, KeyFamily::NameFirstDateSwapped));
+        assert!(!shares(&a, &c, KeyFamily::NameFirstDate));
+        // Married name used instead of birth name.
+        let maiden = keys("Martin", "", "Sophie", "12/11/1975", Some(Sex::Female));
+        let married = keys("Martin", "Lefebvre", "Sophie", "12/11/1975", Some(Sex::Female));
+        let married_only = keys("", "Lefebvre", "Sophie", "12/11/1975", Some(Sex::Female));
+        assert!(shares(&maiden, &married, KeyFamily::NameFirstDate));
+        assert!(shares(&married, &married_only, KeyFamily::NameFirstDate));
+        assert!(shares(&maiden, &married_only, KeyFamily::FirstDateSex));
+    }
+
+    #[test]
+    fn distinct_people_do_not_share_strong_keys() {
+        let twin_a = keys("Diallo", "", "Awa", "05/06/2001", Some(Sex::Female));
+        let twin_b = keys("Diallo", "", "Fatou", "05/06/2001", Some(Sex::Female));
+        assert!(!shares(&twin_a, &twin_b, KeyFamily::NameFirstDate));
+        assert!(!shares(&twin_a, &twin_b, KeyFamily::FirstDateSex));
+        let father = keys("Martin", "", "Paul", "14/02/1960", Some(Sex::Male));
+        let son = keys("Martin", "", "Paul", "14/02/1990", Some(Sex::Male));
+        assert!(!shares(&father, &son, KeyFamily::NameFirstDate));
+        assert!(!shares(&father, &son, KeyFamily::PhoneticYear));
+    }
+
+    #[test]
+    fn placeholders_give_no_date_keys() {
+        let k = keys("Rahimi", "", "Ahmad", "01/01/1995", Some(Sex::Male));
+        assert!(!k.contains_key(&KeyFamily::NameFirstDate));
+        assert!(!k.contains_key(&KeyFamily::NameDateSex));
+        assert!(k.contains_key(&KeyFamily::PhoneticYear));
+        let unknown = keys("INCONNU", "", "X", "25/03/1987", Some(Sex::Male));
+        assert!(unknown.is_empty());
+        let no_name_first = keys("X", "", "Ahmad", "25/03/1987", Some(Sex::Male));
+        assert_eq!(
+            no_name_first.keys().copied().collect::<Vec<_>>(),
+            vec![KeyFamily::FirstDateSex]
+        );
+    }
+
+    #[test]
+    fn keys_depend_on_the_secret_and_family() {
+        let names = NormalisedNames::from_raw("Durand", "", "Luc", );
+        let date = BirthDate::classify(parse_date("02/03/1980", DateKind::Birth, 2026).unwrap());
+        let a = deriver().derive(&names, &date, Some(Sex::Male));
+        let other = MatchKeyDeriver::new(&LinkageSecret::from_bytes(1, [8u8; 32]));
+        let b = other.derive(&names, &date, Some(Sex::Male));
+        assert!(!shares(&a, &b, KeyFamily::NameFirstDate));
+        let all: Vec<&String> = a.values().flatten().collect();
+        let unique: std::collections::HashSet<&&String> = all.iter().collect();
+        assert_eq!(all.len(), unique.len(), "families are domain-separated");
+    }
+
+    #[test]
+    fn references_are_per_operator() {
+        let secret = ReferenceSecret::from_bytes([1u8; 32]);
+        let a = ReferenceDeriver::new(&secret, "siao-69");
+        let b = ReferenceDeriver::new(&secret, "ccas-lyon");
+        assert_eq!(a.record_ref("123"), a.record_ref(" 123 "));
+        assert_ne!(a.record_ref("123"), b.record_ref("123"));
+        assert_ne!(a.record_ref("123"), a.household_ref("123"));
+    }
+}

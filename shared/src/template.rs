@@ -1,0 +1,520 @@
+//! Record template v1: the fields an operator transmits each month.
+//!
+//! Identity fields (birth name, usage name, first names, full birth date) are read by the
+//! agent only to derive pseudonyms and quality flags; they never appear in [`Record`].
+//! `docs/template.md` documents every field in French and English.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// Version of the record template; travels in every batch header.
+pub const TEMPLATE_VERSION: u32 = 1;
+
+/// Declares a closed list of codes with their French and English labels.
+///
+/// One macro for every category so that parsing, labels and serialisation cannot drift.
+macro_rules! code_list {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal, $fr:literal, $en:literal;)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $code)] $variant,)+
+        }
+
+        impl $name {
+            /// Every code, in template order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The template code written on the wire.
+            pub fn code(self) -> &'static str {
+                match self { $($name::$variant => $code,)+ }
+            }
+
+            /// The code's label in French.
+            pub fn label_fr(self) -> &'static str {
+                match self { $($name::$variant => $fr,)+ }
+            }
+
+            /// The code's label in English.
+            pub fn label_en(self) -> &'static str {
+                match self { $($name::$variant => $en,)+ }
+            }
+
+            /// Parses a template code exactly as written on the wire.
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code { $($code => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+code_list! {
+    /// Living situation at the last contact (Synchro codes with SNE/INSEE/ETHOS correspondence).
+    LivingSituation {
+        /// Street, makeshift shelter, vehicle, station (SNE SD, ETHOS 1).
+        Rue = "rue", "à la rue, abri de fortune", "rough sleeping";
+        /// Squat, camp, bidonville (SNE SQUAT, ETHOS 8/11).
+        SquatBidonville = "squat_bidonville", "squat, campement, bidonville", "squat or camp";
+        /// Camping, caravan not chosen (SNE CAMCAR).
+        CaravaneCamping = "caravane_camping", "caravane, camping", "caravan or campsite";
+        /// CHU, winter places, night shelter (SNE SH, ETHOS 2/3).
+        HebergementUrgence = "hebergement_urgence", "hébergement d'urgence", "emergency shelter";
+        /// 115/SIAO hotel, RHVS (SNE HOT).
+        Hotel = "hotel", "hôtel", "hotel";
+        /// CHRS, stabilisation, ALT, LHSS (SNE SH, ETHOS 3).
+        HebergementInsertion = "hebergement_insertion", "hébergement d'insertion (CHRS…)", "transitional accommodation";
+        /// CAES, CADA, HUDA, CPH (asylum accommodation, ETHOS 5).
+        DnaAsile = "dna_asile", "dispositif asile (DNA)", "asylum accommodation";
+        /// Résidence sociale, pension de famille, FJT/FTM, IML (ETHOS 7).
+        LogementAccompagne = "logement_accompagne", "logement accompagné", "supported housing";
+        /// Hosted by family, friends or a private person (SNE CPE, CP, LTG).
+        ChezUnTiers = "chez_un_tiers", "chez un tiers", "staying with others";
+        /// Hospital, psychiatry, prison, child welfare (ETHOS 6).
+        Institution = "institution", "institution (hôpital, prison…)", "institution";
+        /// Ordinary housing: social or private rental, owner (SNE HLM, LP, POCC).
+        Logement = "logement", "logement", "housing";
+        /// Not known or contact lost.
+        Inconnu = "inconnu", "inconnue", "unknown";
+    }
+}
+
+impl LivingSituation {
+    /// INSEE "sans-domicile": previous night rough or in an accommodation service.
+    pub fn is_insee_homeless(self) -> bool {
+        matches!(
+            self,
+            Self::Rue
+                | Self::HebergementUrgence
+                | Self::Hotel
+                | Self::HebergementInsertion
+                | Self::DnaAsile
+        )
+    }
+}
+
+code_list! {
+    /// Sex as transmitted; unknown is transmitted as absent.
+    Sex {
+        /// Male.
+        Male = "M", "homme", "male";
+        /// Female.
+        Female = "F", "femme", "female";
+    }
+}
+
+code_list! {
+    /// Role in the household declared by the operator.
+    HouseholdRole {
+        /// The person the request is about.
+        Demandeur = "demandeur", "demandeur", "applicant";
+        /// Spouse, partner.
+        Conjoint = "conjoint", "conjoint", "partner";
+        /// Child.
+        Enfant = "enfant", "enfant", "child";
+        /// Other adult.
+        AutreAdulte = "autre_adulte", "autre adulte", "other adult";
+    }
+}
+
+code_list! {
+    /// Nationality group (SNE groups).
+    NationalityGroup {
+        /// French.
+        Francais = "francais", "française", "French";
+        /// European Union.
+        Ue = "ue", "Union européenne", "EU";
+        /// Outside the European Union.
+        HorsUe = "hors_ue", "hors Union européenne", "non-EU";
+        /// Not known.
+        Inconnu = "inconnu", "inconnue", "unknown";
+    }
+}
+
+code_list! {
+    /// Coarse administrative status (sensitive: published only at coarse geography).
+    AdminStatus {
+        /// French national.
+        Francais = "francais", "français", "French national";
+        /// EU citizen.
+        Ue = "ue", "citoyen UE", "EU citizen";
+        /// Residence permit, receipt, APS.
+        TitreSejour = "titre_sejour", "titre de séjour", "residence permit";
+        /// Asylum seeker (normal, accelerated, Dublin).
+        DemandeurAsile = "demandeur_asile", "demandeur d'asile", "asylum seeker";
+        /// Refugee or subsidiary protection.
+        Bpi = "bpi", "bénéficiaire de protection internationale", "international protection";
+        /// Rejected asylum seeker or no permit.
+        DebouteSansTitre = "deboute_sans_titre", "débouté ou sans titre", "no permit";
+        /// Not known.
+        Inconnu = "inconnu", "inconnu", "unknown";
+    }
+}
+
+code_list! {
+    /// Main resources of the person.
+    Resources {
+        /// No resources.
+        Aucune = "aucune", "aucune ressource", "no income";
+        /// Social minima (RSA, AAH, ASS).
+        MinimaSociaux = "minima_sociaux", "minima sociaux (RSA, AAH…)", "welfare benefits";
+        /// Wages.
+        Salaire = "salaire", "salaire", "wages";
+        /// Unemployment benefit.
+        Chomage = "chomage", "allocation chômage", "unemployment benefit";
+        /// Pension.
+        Retraite = "retraite", "retraite", "pension";
+        /// Asylum seeker allowance (ADA).
+        Ada = "ada", "allocation pour demandeur d'asile", "asylum allowance";
+        /// Other resources.
+        Autres = "autres", "autres ressources", "other income";
+        /// Not known.
+        Inconnu = "inconnu", "inconnues", "unknown";
+    }
+}
+
+code_list! {
+    /// Where the person went when the operator closed the follow-up.
+    ExitDestination {
+        /// Ordinary housing.
+        Logement = "logement", "logement", "housing";
+        /// Supported housing.
+        LogementAccompagne = "logement_accompagne", "logement accompagné", "supported housing";
+        /// Shelter or accommodation.
+        Hebergement = "hebergement", "hébergement", "accommodation";
+        /// Staying with others.
+        ChezUnTiers = "chez_un_tiers", "chez un tiers", "staying with others";
+        /// Institution (hospital, prison…).
+        Institution = "institution", "institution", "institution";
+        /// Back to the street.
+        Rue = "rue", "retour à la rue", "back to the street";
+        /// Left the territory.
+        DepartTerritoire = "depart_territoire", "départ du territoire", "left the area";
+        /// Death.
+        Deces = "deces", "décès", "death";
+        /// Not known, lost contact.
+        Inconnu = "inconnu", "inconnue", "unknown";
+    }
+}
+
+code_list! {
+    /// Needs tags (several per record).
+    Need {
+        /// Physical health.
+        Sante = "sante", "santé", "health";
+        /// Mental health.
+        SanteMentale = "sante_mentale", "santé mentale", "mental health";
+        /// Addictions.
+        Addictions = "addictions", "addictions", "addictions";
+        /// Rights, papers, domiciliation.
+        AccesDroits = "acces_droits", "accès aux droits", "access to rights";
+        /// Employment, training.
+        Emploi = "emploi", "emploi, formation", "employment";
+        /// Violence, protection.
+        Violences = "violences", "violences", "violence";
+        /// Parenting, children.
+        Parentalite = "parentalite", "parentalité", "parenting";
+        /// Food, hygiene.
+        AlimentationHygiene = "alimentation_hygiene", "alimentation, hygiène", "food and hygiene";
+        /// Housing search.
+        Logement = "logement", "recherche de logement", "housing search";
+    }
+}
+
+code_list! {
+    /// How complete the identity behind the match keys is (derived by the agent).
+    NameQuality {
+        /// Birth or usage name and a first name.
+        Full = "full", "identité complète", "full identity";
+        /// Only a surname or only a first name.
+        Partial = "partial", "identité partielle", "partial identity";
+        /// Street name, alias or code name flagged by the operator.
+        StreetName = "street_name", "nom d'usage de rue ou alias", "street name or alias";
+        /// No usable name (empty, INCONNU, X…).
+        Missing = "missing", "nom absent", "no name";
+    }
+}
+
+code_list! {
+    /// How reliable the birth date behind the match keys is (derived by the agent).
+    BirthDateQuality {
+        /// A real full date.
+        Exact = "exact", "date exacte", "exact date";
+        /// Year only, or month and year.
+        Approximate = "approximate", "date approximative", "approximate date";
+        /// A conventional date (01/01/YYYY, 31/12/YYYY, 01/01/1900, 00/00/YYYY).
+        Placeholder = "placeholder", "date conventionnelle", "placeholder date";
+        /// No birth date.
+        Missing = "missing", "date absente", "no date";
+    }
+}
+
+code_list! {
+    /// Age band transmitted instead of the birth year when minimisation asks for it.
+    AgeBand {
+        /// Under 3.
+        Under3 = "0-2", "moins de 3 ans", "under 3";
+        /// 3 to 17.
+        Minor = "3-17", "3-17 ans", "3-17";
+        /// 18 to 24.
+        Young = "18-24", "18-24 ans", "18-24";
+        /// 25 to 34.
+        A25 = "25-34", "25-34 ans", "25-34";
+        /// 35 to 49.
+        A35 = "35-49", "35-49 ans", "35-49";
+        /// 50 to 64.
+        A50 = "50-64", "50-64 ans", "50-64";
+        /// 65 and over.
+        Senior = "65+", "65 ans et plus", "65 and over";
+    }
+}
+
+impl AgeBand {
+    /// The band for an age in whole years.
+    pub fn from_age(age: i32) -> Self {
+        match age {
+            i32::MIN..=2 => Self::Under3,
+            3..=17 => Self::Minor,
+            18..=24 => Self::Young,
+            25..=34 => Self::A25,
+            35..=49 => Self::A35,
+            50..=64 => Self::A50,
+            _ => Self::Senior,
+        }
+    }
+}
+
+/// What the agent transmits about the birth date (data minimisation setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BirthDateMinimisation {
+    /// Birth year only (default): needed for age indicators and as linkage evidence.
+    #[default]
+    BirthYear,
+    /// Age band at the end of the period only.
+    AgeBand,
+}
+
+/// One transmitted record: pseudonyms and non-identifying attributes, nothing else.
+///
+/// Field names are short on purpose: a batch of a million rows is read by people (DPOs, via
+/// `preview`) and by machines, and `docs/template.md` gives the long names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Per-operator keyed reference of the operator's record id.
+    pub record_ref: String,
+    /// Per-operator keyed reference of the operator's household id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household_ref: Option<String>,
+    /// Match keys by family (see `pseudonym::KeyFamily`).
+    pub keys: crate::pseudonym::MatchKeys,
+    /// Quality of the name behind the keys.
+    pub name_quality: NameQuality,
+    /// Quality of the birth date behind the keys.
+    pub birth_date_quality: BirthDateQuality,
+    /// Sex, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<Sex>,
+    /// Birth year (minimisation `birth_year`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_year: Option<i32>,
+    /// Age band at the end of the period (minimisation `age_band`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_band: Option<AgeBand>,
+    /// Role in the household.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household_role: Option<HouseholdRole>,
+    /// Number of people in the household, as declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household_size: Option<u16>,
+    /// Living situation at the last contact.
+    pub living_situation: LivingSituation,
+    /// First contact with this operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_contact: Option<NaiveDate>,
+    /// Last contact with this operator (within or before the period).
+    pub last_contact: NaiveDate,
+    /// INSEE municipality code (COG) of the last contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
+    /// Nationality group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<NationalityGroup>,
+    /// Administrative status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_status: Option<AdminStatus>,
+    /// Main resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// A SIAO request is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siao_request: Option<bool>,
+    /// A social-housing request (SNE) is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub social_housing_request: Option<bool>,
+    /// Date the operator closed the follow-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_date: Option<NaiveDate>,
+    /// Where the person went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_destination: Option<ExitDestination>,
+    /// Needs tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<Need>,
+}
+
+/// A template field as an operator's export may provide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Operator's record id (never sent; becomes `record_ref`).
+    LocalId,
+    /// Operator's household id (never sent; becomes `household_ref`).
+    HouseholdId,
+    /// Birth name (identity: keys only).
+    BirthName,
+    /// Usage name (identity: keys only).
+    UsageName,
+    /// First names (identity: keys only).
+    FirstNames,
+    /// Birth date (identity: keys, and year or age band).
+    BirthDate,
+    /// The operator flags the name as an alias or street name.
+    AliasFlag,
+    /// Sex.
+    Sex,
+    /// Household role.
+    HouseholdRole,
+    /// Household size.
+    HouseholdSize,
+    /// Living situation at last contact.
+    LivingSituation,
+    /// First contact date.
+    FirstContact,
+    /// Last contact date.
+    LastContact,
+    /// INSEE municipality code.
+    Municipality,
+    /// Nationality group.
+    Nationality,
+    /// Administrative status.
+    AdminStatus,
+    /// Resources.
+    Resources,
+    /// Pending SIAO request.
+    SiaoRequest,
+    /// Pending social-housing request.
+    SocialHousingRequest,
+    /// Exit date.
+    ExitDate,
+    /// Exit destination.
+    ExitDestination,
+    /// Needs (several values in one cell).
+    Needs,
+}
+
+impl Field {
+    /// Every field in template order.
+    pub const ALL: &'static [Field] = &[
+        Field::LocalId,
+        Field::HouseholdId,
+        Field::BirthName,
+        Field::UsageName,
+        Field::FirstNames,
+        Field::BirthDate,
+        Field::AliasFlag,
+        Field::Sex,
+        Field::HouseholdRole,
+        Field::HouseholdSize,
+        Field::LivingSituation,
+        Field::FirstContact,
+        Field::LastContact,
+        Field::Municipality,
+        Field::Nationality,
+        Field::AdminStatus,
+        Field::Resources,
+        Field::SiaoRequest,
+        Field::SocialHousingRequest,
+        Field::ExitDate,
+        Field::ExitDestination,
+        Field::Needs,
+    ];
+
+    /// The field's name in mapping profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::LocalId => "local_id",
+            Field::HouseholdId => "household_id",
+            Field::BirthName => "birth_name",
+            Field::UsageName => "usage_name",
+            Field::FirstNames => "first_names",
+            Field::BirthDate => "birth_date",
+            Field::AliasFlag => "alias_flag",
+            Field::Sex => "sex",
+            Field::HouseholdRole => "household_role",
+            Field::HouseholdSize => "household_size",
+            Field::LivingSituation => "living_situation",
+            Field::FirstContact => "first_contact",
+            Field::LastContact => "last_contact",
+            Field::Municipality => "municipality",
+            Field::Nationality => "nationality",
+            Field::AdminStatus => "admin_status",
+            Field::Resources => "resources",
+            Field::SiaoRequest => "siao_request",
+            Field::SocialHousingRequest => "social_housing_request",
+            Field::ExitDate => "exit_date",
+            Field::ExitDestination => "exit_destination",
+            Field::Needs => "needs",
+        }
+    }
+
+    /// Whether an export must have a column for this field.
+    pub fn column_required(self) -> bool {
+        matches!(
+            self,
+            Field::LocalId
+                | Field::BirthName
+                | Field::FirstNames
+                | Field::BirthDate
+                | Field::Sex
+                | Field::LivingSituation
+                | Field::LastContact
+        )
+    }
+
+    /// Whether the field is an identity read only to derive pseudonyms.
+    pub fn is_identity(self) -> bool {
+        matches!(
+            self,
+            Field::BirthName | Field::UsageName | Field::FirstNames | Field::BirthDate
+        )
+    }
+
+    /// Parses a profile field name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|f| f.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for s in LivingSituation::ALL {
+            assert_eq!(LivingSituation::from_code(s.code()), Some(*s));
+        }
+        for f in Field::ALL {
+            assert_eq!(Field::from_name(f.name()), Some(*f));
+        }
+    }
+
+    #[test]
+    fn age_bands() {
+        assert_eq!(AgeBand::from_age(0), AgeBand::Under3);
+        assert_eq!(AgeBand::from_age(17), AgeBand::Minor);
+        assert_eq!(AgeBand::from_age(18), AgeBand::Young);
+        assert_eq!(AgeBand::from_age(80), AgeBand::Senior);
+    }
+}
