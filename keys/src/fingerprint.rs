@@ -34,11 +34,15 @@ pub fn describe(path: &Path) -> Result<Vec<Fingerprint>> {
         .unwrap_or("");
     if first_line.starts_with("SYNCHRO-LINKAGE-SECRET") {
         let secret = crate::linkage::load(path)?;
-        return Ok(vec![fp(&format!("linkage secret, epoch {}", secret.epoch()), secret.fingerprint())]);
+        return Ok(vec![fp(
+            &format!("linkage secret, epoch {}", secret.epoch()),
+            secret.fingerprint(),
+        )]);
     }
     if first_line.starts_with("SYNCHRO-REFERENCE-SECRET") {
         let text = read_secret(path)?;
-        let secret = ReferenceSecret::decode(&text).map_err(|e| format_error(path, e.to_string()))?;
+        let secret =
+            ReferenceSecret::decode(&text).map_err(|e| format_error(path, e.to_string()))?;
         return Ok(vec![fp("operator reference secret", secret.fingerprint())]);
     }
     if first_line.starts_with("AGE-SECRET-KEY-1") {
@@ -50,17 +54,26 @@ pub fn describe(path: &Path) -> Result<Vec<Fingerprint>> {
     }
     if first_line.starts_with("SYNCHRO-SIGNING-KEY") {
         let pair = crate::operator::load_signing_key(path)?;
-        return Ok(vec![fp("operator signing key", signing_key_fingerprint(pair.public_key().as_ref()))]);
+        return Ok(vec![fp(
+            "operator signing key",
+            signing_key_fingerprint(pair.public_key().as_ref()),
+        )]);
     }
     if first_line.starts_with("age1") {
         let recipient = crate::hub::load_recipient(path.to_str().unwrap_or_default())?;
-        return Ok(vec![fp("age recipient", crate::hub::recipient_fingerprint(&recipient))]);
+        return Ok(vec![fp(
+            "age recipient",
+            crate::hub::recipient_fingerprint(&recipient),
+        )]);
     }
     if public.contains("signing_public_key") {
         let op = crate::operator::load_public(path)?;
         let recipient = op.recipient().map_err(|m| format_error(path, m))?;
         return Ok(vec![
-            fp(&format!("operator {} signing key", op.operator_id), op.signing_key_fingerprint.clone()),
+            fp(
+                &format!("operator {} signing key", op.operator_id),
+                op.signing_key_fingerprint.clone(),
+            ),
             fp(
                 &format!("operator {} age recipient", op.operator_id),
                 crate::hub::recipient_fingerprint(&recipient),

@@ -24,7 +24,11 @@ pub struct HubKeyFiles {
 }
 
 /// Writes an age identity file in the standard format (readable by `age -d -i`).
-pub(crate) fn write_identity(path: &Path, identity: &age::x25519::Identity, label: &str) -> Result<()> {
+pub(crate) fn write_identity(
+    path: &Path,
+    identity: &age::x25519::Identity,
+    label: &str,
+) -> Result<()> {
     let text = Zeroizing::new(format!(
         "# {label}. KEEP SECRET.\n# created: {}\n# public key: {}\n{}\n",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -41,7 +45,11 @@ pub fn create(dir: &Path) -> Result<HubKeyFiles> {
         identity: dir.join(IDENTITY_FILE),
         recipient: dir.join(RECIPIENT_FILE),
     };
-    write_identity(&files.identity, &identity, "Synchro hub identity (decrypts operators' batches)")?;
+    write_identity(
+        &files.identity,
+        &identity,
+        "Synchro hub identity (decrypts operators' batches)",
+    )?;
     write_public(&files.recipient, &format!("{}\n", identity.to_public()))?;
     Ok(files)
 }
@@ -90,7 +98,10 @@ mod tests {
         let identity = load_identity(&files.identity).unwrap();
         let recipient = load_recipient(files.recipient.to_str().unwrap()).unwrap();
         assert_eq!(identity.to_public().to_string(), recipient.to_string());
-        assert_eq!(load_recipient(&recipient.to_string()).unwrap().to_string(), recipient.to_string());
+        assert_eq!(
+            load_recipient(&recipient.to_string()).unwrap().to_string(),
+            recipient.to_string()
+        );
         assert!(create(dir.path()).is_err(), "never overwrite");
     }
 }

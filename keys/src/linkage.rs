@@ -78,7 +78,11 @@ pub fn wrap(secret_path: &Path, operator: &OperatorPublic, out: &Path) -> Result
 }
 
 /// Decrypts a wrapped secret with the operator's age identity and writes it owner-only.
-pub fn unwrap(wrapped: &Path, identity: &age::x25519::Identity, out: &Path) -> Result<LinkageSecret> {
+pub fn unwrap(
+    wrapped: &Path,
+    identity: &age::x25519::Identity,
+    out: &Path,
+) -> Result<LinkageSecret> {
     let text = crate::secret_file::read_public(wrapped)?;
     let b64: String = text
         .lines()
@@ -96,7 +100,9 @@ pub fn unwrap(wrapped: &Path, identity: &age::x25519::Identity, out: &Path) -> R
         .decrypt(identities.into_iter())
         .map_err(|_| unwrap_err())?;
     let mut plain = Zeroizing::new(String::new());
-    reader.read_to_string(&mut plain).map_err(|_| unwrap_err())?;
+    reader
+        .read_to_string(&mut plain)
+        .map_err(|_| unwrap_err())?;
     let secret = LinkageSecret::decode(&plain).map_err(|e| format_error(wrapped, e.to_string()))?;
     write_secret(out, &file_text(&secret))?;
     Ok(secret)

@@ -111,24 +111,42 @@ fn dry(what: &str) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Linkage(LinkageCommand::New { epoch, out, dry_run }) => {
+        Command::Linkage(LinkageCommand::New {
+            epoch,
+            out,
+            dry_run,
+        }) => {
             if dry_run {
-                return dry(&format!("create a linkage secret for epoch {epoch} at {}", out.display()));
+                return dry(&format!(
+                    "create a linkage secret for epoch {epoch} at {}",
+                    out.display()
+                ));
             }
             let s = linkage::create(&out, epoch).context("couldn't create the linkage secret")?;
             println!("linkage secret, epoch {}: {}", s.epoch(), out.display());
             println!("fingerprint: {}", s.fingerprint());
             println!("Keep it offline. Give it to operators only wrapped (synchro-keys wrap), never to the hub.");
         }
-        Command::Linkage(LinkageCommand::Rotate { current, out, dry_run }) => {
+        Command::Linkage(LinkageCommand::Rotate {
+            current,
+            out,
+            dry_run,
+        }) => {
             if dry_run {
                 let old = linkage::load(&current)?;
-                return dry(&format!("create epoch {} at {}", old.epoch() + 1, out.display()));
+                return dry(&format!(
+                    "create epoch {} at {}",
+                    old.epoch() + 1,
+                    out.display()
+                ));
             }
-            let s = linkage::rotate(&current, &out).context("couldn't rotate the linkage secret")?;
+            let s =
+                linkage::rotate(&current, &out).context("couldn't rotate the linkage secret")?;
             println!("new linkage secret, epoch {}: {}", s.epoch(), out.display());
             println!("fingerprint: {}", s.fingerprint());
-            println!("Wrap it to every operator; the hub accepts the new epoch once configured for it.");
+            println!(
+                "Wrap it to every operator; the hub accepts the new epoch once configured for it."
+            );
         }
         Command::HubNew { dir, dry_run } => {
             if dry_run {
@@ -142,20 +160,41 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::OperatorNew { id, dir, dry_run } => {
             if dry_run {
-                return dry(&format!("create keys for operator {id} in {}", dir.display()));
+                return dry(&format!(
+                    "create keys for operator {id} in {}",
+                    dir.display()
+                ));
             }
-            let public = operator::create(&dir, &id).context("couldn't create the operator keys")?;
+            let public =
+                operator::create(&dir, &id).context("couldn't create the operator keys")?;
             let (_, _, public_path) = operator::files(&dir, &id);
             println!("operator {id} keys written in {}", dir.display());
-            println!("public file (give to the custodian and the hub): {}", public_path.display());
-            println!("signing key fingerprint: {}", public.signing_key_fingerprint);
+            println!(
+                "public file (give to the custodian and the hub): {}",
+                public_path.display()
+            );
+            println!(
+                "signing key fingerprint: {}",
+                public.signing_key_fingerprint
+            );
         }
-        Command::Wrap { secret, to, out, dry_run } => {
+        Command::Wrap {
+            secret,
+            to,
+            out,
+            dry_run,
+        } => {
             let op = operator::load_public(&to)?;
             if dry_run {
-                return dry(&format!("wrap {} for operator {} into {}", secret.display(), op.operator_id, out.display()));
+                return dry(&format!(
+                    "wrap {} for operator {} into {}",
+                    secret.display(),
+                    op.operator_id,
+                    out.display()
+                ));
             }
-            let s = linkage::wrap(&secret, &op, &out).context("couldn't wrap the linkage secret")?;
+            let s =
+                linkage::wrap(&secret, &op, &out).context("couldn't wrap the linkage secret")?;
             println!(
                 "linkage secret epoch {} (fingerprint {}) wrapped for operator {}: {}",
                 s.epoch(),
@@ -164,11 +203,23 @@ fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
-        Command::Unwrap { identity, input, out } => {
+        Command::Unwrap {
+            identity,
+            input,
+            out,
+        } => {
             let id = operator::load_identity(&identity)?;
-            let s = linkage::unwrap(&input, &id, &out).context("couldn't unwrap the linkage secret")?;
-            println!("linkage secret epoch {} installed: {}", s.epoch(), out.display());
-            println!("fingerprint: {} (compare with the custodian's)", s.fingerprint());
+            let s =
+                linkage::unwrap(&input, &id, &out).context("couldn't unwrap the linkage secret")?;
+            println!(
+                "linkage secret epoch {} installed: {}",
+                s.epoch(),
+                out.display()
+            );
+            println!(
+                "fingerprint: {} (compare with the custodian's)",
+                s.fingerprint()
+            );
         }
         Command::Fingerprint { files } => {
             for file in files {

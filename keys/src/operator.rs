@@ -53,7 +53,10 @@ impl OperatorPublic {
             .decode(&self.signing_public_key)
             .map_err(|_| format!("operator {}: damaged signing key", self.operator_id))?;
         if bytes.len() != 32 {
-            return Err(format!("operator {}: signing key is not 32 bytes", self.operator_id));
+            return Err(format!(
+                "operator {}: signing key is not 32 bytes",
+                self.operator_id
+            ));
         }
         Ok(bytes)
     }
@@ -119,7 +122,12 @@ pub fn load_signing_key(path: &Path) -> Result<Ed25519KeyPair> {
         .lines()
         .map(str::trim)
         .find_map(|l| l.strip_prefix(SIGNING_PREFIX))
-        .ok_or_else(|| format_error(path, format!("no {SIGNING_PREFIX} line: not a Synchro signing key")))?;
+        .ok_or_else(|| {
+            format_error(
+                path,
+                format!("no {SIGNING_PREFIX} line: not a Synchro signing key"),
+            )
+        })?;
     let pkcs8 = Zeroizing::new(
         STANDARD
             .decode(b64)
@@ -131,13 +139,18 @@ pub fn load_signing_key(path: &Path) -> Result<Ed25519KeyPair> {
 /// Loads an operator's public key file.
 pub fn load_public(path: &Path) -> Result<OperatorPublic> {
     let text = read_public(path)?;
-    let public: OperatorPublic =
-        toml::from_str(&text).map_err(|e| format_error(path, format!("not an operator public key file: {e}")))?;
+    let public: OperatorPublic = toml::from_str(&text)
+        .map_err(|e| format_error(path, format!("not an operator public key file: {e}")))?;
     validate_operator_id(&public.operator_id).map_err(|e| format_error(path, e.to_string()))?;
     public.recipient().map_err(|m| format_error(path, m))?;
-    let key = public.signing_key_bytes().map_err(|m| format_error(path, m))?;
+    let key = public
+        .signing_key_bytes()
+        .map_err(|m| format_error(path, m))?;
     if signing_key_fingerprint(&key) != public.signing_key_fingerprint {
-        return Err(format_error(path, "the signing-key fingerprint does not match the key"));
+        return Err(format_error(
+            path,
+            "the signing-key fingerprint does not match the key",
+        ));
     }
     Ok(public)
 }
@@ -153,7 +166,10 @@ mod tests {
         let (identity, signing, public_path) = files(dir.path(), "siao-69");
         assert_eq!(load_public(&public_path).unwrap(), public);
         let pair = load_signing_key(&signing).unwrap();
-        assert_eq!(STANDARD.encode(pair.public_key().as_ref()), public.signing_public_key);
+        assert_eq!(
+            STANDARD.encode(pair.public_key().as_ref()),
+            public.signing_public_key
+        );
         assert_eq!(
             load_identity(&identity).unwrap().to_public().to_string(),
             public.age_recipient

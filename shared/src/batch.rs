@@ -244,6 +244,14 @@ impl<W: Write> PayloadWriter<W> {
         Ok(())
     }
 
+    /// Appends records already serialised as JSON lines (`count` of them), as pipeline
+    /// workers produce them.
+    pub fn write_serialized(&mut self, lines: &[u8], count: u64) -> Result<(), BatchError> {
+        self.out.write_all(lines)?;
+        self.rows += count;
+        Ok(())
+    }
+
     /// Records written so far.
     pub fn rows(&self) -> u64 {
         self.rows
@@ -351,6 +359,43 @@ impl<R: BufRead> PayloadReader<R> {
     /// The trailer, once every record has been read.
     pub fn trailer(&self) -> Option<&BatchTrailer> {
         self.trailer.as_ref()
+    }
+}
+
+/// A writer that hashes (SHA-256) and counts everything passing through it.
+pub struct Sha256Writer<W: Write> {
+    inner: W,
+    digest: ring::digest::Context,
+    len: u64,
+}
+
+impl<W: Write> Sha256Writer<W> {
+    /// Wraps a writer.
+    pub fn new(inner: W) -> Self {
+        Sha256Writer {
+            inner,
+            digest: ring::digest::Context::new(&ring::digest::SHA256),
+            len: 0,
+        }
+    }
+
+    /// Returns the inner writer, the SHA-256 and the byte count.
+    pub fn finish(self) -> (W, [u8; 32], u64) {
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(self.digest.finish().as_ref());
+        (self.inner, hash, self.len)
+    }
+}
+
+impl<W: Write> Write for Sha256Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

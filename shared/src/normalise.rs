@@ -120,7 +120,9 @@ pub fn is_particle(token: &str) -> bool {
 
 /// Splits "MARTIN NÉE DUPONT" into the name used and the birth name.
 fn split_born(cell: &[String]) -> Option<(Vec<String>, Vec<String>)> {
-    let pos = cell.iter().position(|t| BORN_MARKERS.contains(&t.as_str()))?;
+    let pos = cell
+        .iter()
+        .position(|t| BORN_MARKERS.contains(&t.as_str()))?;
     (pos > 0 && pos + 1 < cell.len()).then(|| (cell[..pos].to_vec(), cell[pos + 1..].to_vec()))
 }
 
@@ -141,7 +143,10 @@ impl NormalisedNames {
         let mut birth = name_tokens(birth_name);
         let mut usage = name_tokens(usage_name);
         // "DUPONT ÉPOUSE MARTIN" in the birth-name cell carries both names.
-        if let Some(pos) = birth.iter().position(|t| SPOUSE_MARKERS.contains(&t.as_str())) {
+        if let Some(pos) = birth
+            .iter()
+            .position(|t| SPOUSE_MARKERS.contains(&t.as_str()))
+        {
             let after: Vec<String> = birth.split_off(pos).into_iter().skip(1).collect();
             if usage.is_empty() {
                 usage = after;
@@ -388,7 +393,11 @@ pub fn parse_date(raw: &str, kind: DateKind, reference_year: i32) -> Result<Date
     let unknown_part = |p: &str| p.chars().all(|c| c == '0' || c == 'X' || c == 'x');
     match parts.as_slice() {
         [a, b, c] => {
-            let (y, m, d) = if a.len() == 4 { (*a, *b, *c) } else { (*c, *b, *a) };
+            let (y, m, d) = if a.len() == 4 {
+                (*a, *b, *c)
+            } else {
+                (*c, *b, *a)
+            };
             if unknown_part(y) {
                 return Ok(DateValue::Missing);
             }
@@ -483,7 +492,10 @@ fn parse_single_number(s: &str, reference_year: i32) -> Result<DateValue, DateEr
             .ok_or(DateError::Impossible { day, month, year });
     }
     // Excel serial numbers, as a CSV written from Excel may carry them ("31856" or "31856.0").
-    let serial: f64 = s.replace(',', ".").parse().map_err(|_| DateError::Unrecognised)?;
+    let serial: f64 = s
+        .replace(',', ".")
+        .parse()
+        .map_err(|_| DateError::Unrecognised)?;
     if !(1000.0..=100_000.0).contains(&serial) {
         return Err(DateError::Unrecognised);
     }
@@ -509,7 +521,9 @@ impl BirthDate {
                 value: DateValue::Missing,
                 placeholder: true,
             },
-            DateValue::Full(d) if (d.day(), d.month()) == (1, 1) || (d.day(), d.month()) == (31, 12) => {
+            DateValue::Full(d)
+                if (d.day(), d.month()) == (1, 1) || (d.day(), d.month()) == (31, 12) =>
+            {
                 BirthDate {
                     value: DateValue::Year(d.year()),
                     placeholder: true,

@@ -137,7 +137,8 @@ impl LinkageSecret {
 
     /// The public fingerprint printed for DPOs and carried in batch headers.
     pub fn fingerprint(&self) -> String {
-        self.bytes.fingerprint("synchro/linkage-secret/fingerprint/v1")
+        self.bytes
+            .fingerprint("synchro/linkage-secret/fingerprint/v1")
     }
 
     /// The one-line text form written to the secret file.
@@ -200,7 +201,8 @@ impl ReferenceSecret {
 
     /// The public fingerprint.
     pub fn fingerprint(&self) -> String {
-        self.0.fingerprint("synchro/reference-secret/fingerprint/v1")
+        self.0
+            .fingerprint("synchro/reference-secret/fingerprint/v1")
     }
 
     /// The one-line text form written to the secret file.
@@ -215,7 +217,10 @@ impl ReferenceSecret {
             .split_once(':')
             .map(|(_, b)| b)
             .ok_or(SecretFormatError::Damaged("reference secret"))?;
-        Ok(ReferenceSecret(SecretBytes::decode(b64, "reference secret")?))
+        Ok(ReferenceSecret(SecretBytes::decode(
+            b64,
+            "reference secret",
+        )?))
     }
 }
 
@@ -355,7 +360,12 @@ impl MatchKeyDeriver {
     }
 
     /// Computes the match keys of one identity. Placeholder names and dates contribute none.
-    pub fn derive(&self, names: &NormalisedNames, birth: &BirthDate, sex: Option<Sex>) -> MatchKeys {
+    pub fn derive(
+        &self,
+        names: &NormalisedNames,
+        birth: &BirthDate,
+        sex: Option<Sex>,
+    ) -> MatchKeys {
         let mut keys = MatchKeys::new();
         let mut input = Input::new();
         let surnames = names.surname_variants();
@@ -541,7 +551,13 @@ mod tests {
         assert!(!shares(&a, &c, KeyFamily::NameFirstDate));
         // Married name used instead of birth name.
         let maiden = keys("Martin", "", "Sophie", "12/11/1975", Some(Sex::Female));
-        let married = keys("Martin", "Lefebvre", "Sophie", "12/11/1975", Some(Sex::Female));
+        let married = keys(
+            "Martin",
+            "Lefebvre",
+            "Sophie",
+            "12/11/1975",
+            Some(Sex::Female),
+        );
         let married_only = keys("", "Lefebvre", "Sophie", "12/11/1975", Some(Sex::Female));
         assert!(shares(&maiden, &married, KeyFamily::NameFirstDate));
         assert!(shares(&married, &married_only, KeyFamily::NameFirstDate));
@@ -577,7 +593,7 @@ mod tests {
 
     #[test]
     fn keys_depend_on_the_secret_and_family() {
-        let names = NormalisedNames::from_raw("Durand", "", "Luc", );
+        let names = NormalisedNames::from_raw("Durand", "", "Luc");
         let date = BirthDate::classify(parse_date("02/03/1980", DateKind::Birth, 2026).unwrap());
         let a = deriver().derive(&names, &date, Some(Sex::Male));
         let other = MatchKeyDeriver::new(&LinkageSecret::from_bytes(1, [8u8; 32]));

@@ -39,7 +39,18 @@ fn french_name_shapes() {
 
 #[test]
 fn placeholders_are_missing() {
-    for raw in ["INCONNU", "x", "XXX", "*", "", "Sans nom", "N.C.", "?", "  -  ", "Non communiqué"] {
+    for raw in [
+        "INCONNU",
+        "x",
+        "XXX",
+        "*",
+        "",
+        "Sans nom",
+        "N.C.",
+        "?",
+        "  -  ",
+        "Non communiqué",
+    ] {
         assert!(is_placeholder_name(&toks(raw)), "{raw:?}");
     }
     for raw in ["Xu", "Ng", "Li"] {
@@ -59,17 +70,33 @@ fn spouse_markers_split_birth_and_usage_names() {
     assert_eq!(n.birth, vec!["DUPONT"]);
     assert_eq!(n.usage, vec!["MARTIN"]);
     let n = NormalisedNames::from_raw("", "Martin", "Marie");
-    assert_eq!(n.birth, vec!["MARTIN"], "a lone usage name is the name used");
+    assert_eq!(
+        n.birth,
+        vec!["MARTIN"],
+        "a lone usage name is the name used"
+    );
     let n = NormalisedNames::from_raw("Martin", "MARTIN", "Marie");
     assert!(n.usage.is_empty(), "usage equal to birth name is dropped");
 }
 
 #[test]
 fn first_names_take_the_first_given_name() {
-    assert_eq!(NormalisedNames::from_raw("A", "", "Jean-Pierre, Marc").first, vec!["JEAN", "PIERRE"]);
-    assert_eq!(NormalisedNames::from_raw("A", "", "Jean-Pierre, Marc").first_token(), Some("JEAN"));
-    assert_eq!(NormalisedNames::from_raw("A", "", "Jean Pierre").first_token(), Some("JEAN"));
-    assert_eq!(NormalisedNames::from_raw("A", "", "Anne;Marie").first, vec!["ANNE"]);
+    assert_eq!(
+        NormalisedNames::from_raw("A", "", "Jean-Pierre, Marc").first,
+        vec!["JEAN", "PIERRE"]
+    );
+    assert_eq!(
+        NormalisedNames::from_raw("A", "", "Jean-Pierre, Marc").first_token(),
+        Some("JEAN")
+    );
+    assert_eq!(
+        NormalisedNames::from_raw("A", "", "Jean Pierre").first_token(),
+        Some("JEAN")
+    );
+    assert_eq!(
+        NormalisedNames::from_raw("A", "", "Anne;Marie").first,
+        vec!["ANNE"]
+    );
 }
 
 #[test]
@@ -90,7 +117,9 @@ fn surname_variants_cover_particles_and_compounds() {
 #[test]
 fn phonetic_variants_agree() {
     let groups: &[&[&str]] = &[
-        &["MOHAMED", "MOHAMMED", "MUHAMMAD", "MOUHAMED", "MOHAMMAD", "MOHAMMAD"],
+        &[
+            "MOHAMED", "MOHAMMED", "MUHAMMAD", "MOUHAMED", "MOHAMMAD", "MOHAMMAD",
+        ],
         &["DUPONT", "DUPOND"],
         &["YOUSSEF", "YOUSEF", "YUSEF"],
         &["PHILIPPE", "FILIPE", "PHILIPE"],
@@ -140,13 +169,27 @@ fn dates_in_every_shape() {
     for (raw, want) in cases {
         assert_eq!(parse_date(raw, DateKind::Birth, 2026), Ok(*want), "{raw}");
     }
-    assert_eq!(parse_date("03/10/24", DateKind::Event, 2026), Ok(d(2024, 10, 3)));
-    assert_eq!(parse_date("03/10/30", DateKind::Birth, 2026), Ok(d(1930, 10, 3)));
+    assert_eq!(
+        parse_date("03/10/24", DateKind::Event, 2026),
+        Ok(d(2024, 10, 3))
+    );
+    assert_eq!(
+        parse_date("03/10/30", DateKind::Birth, 2026),
+        Ok(d(1930, 10, 3))
+    );
 }
 
 #[test]
 fn bad_dates_are_refused() {
-    for raw in ["31/02/1990", "12/13/1990", "hier", "1/2/3/4", "25/03/2090", "1850", "45/1990"] {
+    for raw in [
+        "31/02/1990",
+        "12/13/1990",
+        "hier",
+        "1/2/3/4",
+        "25/03/2090",
+        "1850",
+        "45/1990",
+    ] {
         assert!(parse_date(raw, DateKind::Birth, 2026).is_err(), "{raw}");
     }
 }

@@ -1,0 +1,455 @@
+//! Maps an export row to the template: validated attributes and the identity behind the keys.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use synchro_shared::batch::Period;
+use synchro_shared::normalise::{
+    fold_value, parse_date, BirthDate, DateKind, DateValue, NormalisedNames,
+};
+use synchro_shared::template::{
+    AdminStatus, AgeBand, BirthDateMinimisation, ExitDestination, Field, HouseholdRole,
+    LivingSituation, NameQuality, NationalityGroup, Need, Record, Resources, Sex,
+};
+
+use crate::export::{Export, ExportError, Row};
+use crate::profile::{is_municipality_code, Profile, UNKNOWN_CODE};
+use crate::report::{ColumnRef, Problem, ProblemKind};
+
+/// Longest cell accepted: no template value is anywhere near it, so longer means a broken export.
+pub const MAX_CELL_CHARS: usize = 500;
+
+/// Values that mean "not known" in every coded column.
+const UNKNOWN_VALUES: &[&str] = &[
+    "",
+    "inconnu",
+    "inconnue",
+    "nc",
+    "nr",
+    "?",
+    "-",
+    "non renseigne",
+    "ne sait pas",
+    "n/a",
+];
+
+/// The identity of a row, read only to derive pseudonyms; never serialised.
+pub struct Identity {
+    /// Normalised names.
+    pub names: NormalisedNames,
+    /// Classified birth date.
+    pub birth: BirthDate,
+    /// The operator flags the name as an alias.
+    pub alias: bool,
+}
+
+/// A valid row: what is sent (minus keys and references) and what keys are derived from.
+pub struct MappedRow {
+    /// The operator's record id.
+    pub local_id: String,
+    /// The operator's household id.
+    pub household_id: Option<String>,
+    /// Identity for the keys.
+    pub identity: Identity,
+    /// The record to send, with empty `record_ref` and `keys` to fill in.
+    pub record: Record,
+}
+
+/// Column positions resolved against an export's header.
+pub struct Mapper {
+    columns: HashMap<Field, ColumnRef>,
+    values: HashMap<Field, HashMap<String, String>>,
+    list_separators: Vec<char>,
+    period: Period,
+    minimisation: BirthDateMinimisation,
+    width: usize,
+}
+
+impl Mapper {
+    /// Resolves the profile's columns in the export header (fatal if one is missing).
+    pub fn new(
+        profile: &Profile,
+        export: &Export,
+        period: Period,
+        minimisation: BirthDateMinimisation,
+    ) -> Result<Self, ExportError> {
+        let folded: Vec<String> = export.headers.iter().map(|h| fold_value(h)).collect();
+        let mut columns = HashMap::new();
+        for (field, header) in &profile.columns {
+            let want = fold_value(header);
+            let mut found = folded.iter().enumerate().filter(|(_, h)| **h == want);
+            match (found.next(), found.next()) {
+                (Some((index, _)), None) => {
+                    columns.insert(
+                        *field,
+                        ColumnRef {
+                            index,
+                            header: export.headers[index].clone(),
+                        },
+                    );
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ExportError::AmbiguousColumn {
+                        file: export.name.clone(),
+                        field: field.name(),
+                        header: header.clone(),
+                    })
+                }
+                (None, _) => {
+                    return Err(ExportError::MissingColumn {
+                        file: export.name.clone(),
+                        field: field.name(),
+                        header: header.clone(),
+                        available: export
+                            .headers
+                            .iter()
+                            .map(|h| format!("{h:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+                }
+            }
+        }
+        Ok(Mapper {
+            columns,
+            values: profile.values.clone(),
+            list_separators: profile.file.list_separators.chars().collect(),
+            period,
+            minimisation,
+            width: export.headers.len(),
+        })
+    }
+
+    /// The export column holding local ids.
+    pub fn local_id_column(&self) -> ColumnRef {
+        // Unwrap safety: local_id is a mandatory profile column, resolved in `new`.
+        self.columns[&Field::LocalId].clone()
+    }
+
+    /// Maps one row; on any problem, records it and returns `None` (the row is rejected).
+    pub fn map(&self, row: &Row, problems: &mut Vec<Problem>) -> Option<MappedRow> {
+        let before = problems.len();
+        if row.cells.len() != self.width {
+            problems.push(Problem {
+                line: row.line,
+                column: None,
+                kind: ProblemKind::RowWidth {
+                    found: row.cells.len(),
+                    expected: self.width,
+                },
+            });
+            return None;
+        }
+        let mut cx = RowContext {
+            mapper: self,
+            row,
+            problems,
+        };
+        let local_id = cx.text(Field::LocalId);
+        if local_id.is_empty() {
+            cx.problem(Field::LocalId, ProblemKind::MissingValue(Field::LocalId));
+        }
+        let household_id = Some(cx.text(Field::HouseholdId)).filter(|s| !s.is_empty());
+        let names = NormalisedNames::from_raw(
+            &cx.text(Field::BirthName),
+            &cx.text(Field::UsageName),
+            &cx.text(Field::FirstNames),
+        );
+        let birth = BirthDate::classify(
+            cx.date(Field::BirthDate, DateKind::Birth)
+                .unwrap_or(DateValue::Missing),
+        );
+        let alias = cx
+            .coded(Field::AliasFlag, |c| Some(c == "oui"))
+            .unwrap_or(false);
+        let sex = cx.coded(Field::Sex, Sex::from_code);
+        let household_role = cx.coded(Field::HouseholdRole, HouseholdRole::from_code);
+        let household_size = cx.number(Field::HouseholdSize);
+        let living_situation = cx.coded(Field::LivingSituation, LivingSituation::from_code);
+        let first_contact = cx.event_date(Field::FirstContact);
+        let problems_before_last_contact = cx.problems.len();
+        let last_contact = cx.event_date(Field::LastContact);
+        if last_contact.is_none() && cx.problems.len() == problems_before_last_contact {
+            cx.problem(
+                Field::LastContact,
+                ProblemKind::MissingValue(Field::LastContact),
+            );
+        }
+        let exit_date = cx.event_date(Field::ExitDate);
+        let exit_destination = cx.coded(Field::ExitDestination, ExitDestination::from_code);
+        let municipality = cx.municipality();
+        let nationality = cx.coded(Field::Nationality, NationalityGroup::from_code);
+        let admin_status = cx.coded(Field::AdminStatus, AdminStatus::from_code);
+        let resources = cx.coded(Field::Resources, Resources::from_code);
+        let siao_request = cx.coded(Field::SiaoRequest, |c| Some(c == "oui"));
+        let social_housing_request = cx.coded(Field::SocialHousingRequest, |c| Some(c == "oui"));
+        let needs = cx.needs();
+        // An explicit "not known" is the template's `inconnu`; an empty cell is a missing value.
+        let living_situation = match living_situation {
+            None if cx.is_empty(Field::LivingSituation) => {
+                cx.problem(
+                    Field::LivingSituation,
+                    ProblemKind::MissingValue(Field::LivingSituation),
+                );
+                None
+            }
+            None => Some(LivingSituation::Inconnu),
+            some => some,
+        };
+        if let (Some(first), Some(last)) = (first_contact, last_contact) {
+            if first > last {
+                cx.problem(Field::FirstContact, ProblemKind::ContactOrder);
+            }
+        }
+        if problems.len() > before {
+            return None;
+        }
+        let name_quality = if names.has_surname() && names.has_first_name() {
+            if alias {
+                NameQuality::StreetName
+            } else {
+                NameQuality::Full
+            }
+        } else if names.has_surname() || names.has_first_name() {
+            if alias {
+                NameQuality::StreetName
+            } else {
+                NameQuality::Partial
+            }
+        } else {
+            NameQuality::Missing
+        };
+        let (birth_year, age_band) = match (self.minimisation, birth.year()) {
+            (BirthDateMinimisation::BirthYear, year) => (year, None),
+            (BirthDateMinimisation::AgeBand, Some(year)) => {
+                let reference = self.period.last_day();
+                let age = match birth.exact() {
+                    Some(d) => reference.years_since(d).map(|a| a as i32).unwrap_or(0),
+                    None => reference.year() - year,
+                };
+                (None, Some(AgeBand::from_age(age)))
+            }
+            (BirthDateMinimisation::AgeBand, None) => (None, None),
+        };
+        // Both are present here: their absence recorded a problem above.
+        let (living_situation, last_contact) = (living_situation?, last_contact?);
+        Some(MappedRow {
+            local_id,
+            household_id,
+            record: Record {
+                record_ref: String::new(),
+                household_ref: None,
+                keys: Default::default(),
+                name_quality,
+                birth_date_quality: birth.quality(),
+                sex,
+                birth_year,
+                age_band,
+                household_role,
+                household_size,
+                living_situation,
+                first_contact,
+                last_contact,
+                municipality,
+                nationality,
+                admin_status,
+                resources,
+                siao_request,
+                social_housing_request,
+                exit_date,
+                exit_destination,
+                needs,
+            },
+            identity: Identity {
+                names,
+                birth,
+                alias,
+            },
+        })
+    }
+}
+
+struct RowContext<'a> {
+    mapper: &'a Mapper,
+    row: &'a Row,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl RowContext<'_> {
+    fn problem(&mut self, field: Field, kind: ProblemKind) {
+        self.problems.push(Problem {
+            line: self.row.line,
+            column: self.mapper.columns.get(&field).cloned(),
+            kind,
+        });
+    }
+
+    /// The raw cell of a field, checked for length, formulas and control characters.
+    fn cell(&mut self, field: Field) -> Option<&str> {
+        let col = self.mapper.columns.get(&field)?;
+        let raw = self.row.cells.get(col.index)?;
+        let chars = raw.chars().count();
+        if chars > MAX_CELL_CHARS {
+            self.problem(field, ProblemKind::CellTooLong(field, MAX_CELL_CHARS));
+            return None;
+        }
+        let trimmed = raw.trim();
+        if trimmed.starts_with('=') {
+            self.problem(field, ProblemKind::Formula(field));
+            return None;
+        }
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        {
+            self.problem(field, ProblemKind::ControlCharacters(field));
+            return None;
+        }
+        self.row.cells.get(col.index).map(str::trim)
+    }
+
+    fn is_empty(&self, field: Field) -> bool {
+        self.mapper
+            .columns
+            .get(&field)
+            .and_then(|c| self.row.cells.get(c.index))
+            .is_none_or(|s| s.trim().is_empty())
+    }
+
+    fn text(&mut self, field: Field) -> String {
+        self.cell(field).unwrap_or("").to_string()
+    }
+
+    fn date(&mut self, field: Field, kind: DateKind) -> Option<DateValue> {
+        let raw = self.cell(field)?.to_string();
+        match parse_date(&raw, kind, self.mapper.period.year()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem(field, ProblemKind::InvalidDate(field, e));
+                None
+            }
+        }
+    }
+
+    /// A contact or exit date: a full date, not after the period.
+    fn event_date(&mut self, field: Field) -> Option<NaiveDate> {
+        match self.date(field, DateKind::Event)? {
+            DateValue::Full(d) => {
+                if d > self.mapper.period.last_day() {
+                    self.problem(
+                        field,
+                        ProblemKind::DateAfterPeriod(field, self.mapper.period),
+                    );
+                    return None;
+                }
+                Some(d)
+            }
+            DateValue::Missing => None,
+            DateValue::YearMonth(..) | DateValue::Year(_) => {
+                self.problem(
+                    field,
+                    ProblemKind::InvalidDate(
+                        field,
+                        synchro_shared::normalise::DateError::Unrecognised,
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A coded value: the profile's mapping first, then the template code itself.
+    fn coded<T>(&mut self, field: Field, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let raw = self.cell(field)?.to_string();
+        self.code_of(field, &raw, &parse)
+    }
+
+    fn code_of<T>(
+        &mut self,
+        field: Field,
+        raw: &str,
+        parse: &impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let folded = fold_value(raw);
+        let mapped = self
+            .mapper
+            .values
+            .get(&field)
+            .and_then(|m| m.get(&folded))
+            .map(String::as_str);
+        let code = mapped.unwrap_or(folded.as_str());
+        if code == UNKNOWN_CODE && mapped.is_some() {
+            return None;
+        }
+        if let Some(v) = parse(code).or_else(|| parse(raw.trim())) {
+            return Some(v);
+        }
+        if UNKNOWN_VALUES.contains(&folded.as_str()) {
+            return None;
+        }
+        self.problem(
+            field,
+            ProblemKind::UnmappedValue(field, raw.trim().to_string()),
+        );
+        None
+    }
+
+    fn number(&mut self, field: Field) -> Option<u16> {
+        let raw = self.cell(field)?.to_string();
+        if raw.is_empty() {
+            return None;
+        }
+        match raw.trim_end_matches(".0").parse::<u16>() {
+            Ok(n) if (1..=30).contains(&n) => Some(n),
+            _ => {
+                self.problem(field, ProblemKind::InvalidNumber(field));
+                None
+            }
+        }
+    }
+
+    fn municipality(&mut self) -> Option<String> {
+        let raw = self.cell(Field::Municipality)?.to_string();
+        if raw.is_empty() {
+            return None;
+        }
+        if is_municipality_code(&raw) {
+            return Some(raw.to_ascii_uppercase());
+        }
+        let folded = fold_value(&raw);
+        if let Some(code) = self
+            .mapper
+            .values
+            .get(&Field::Municipality)
+            .and_then(|m| m.get(&folded))
+        {
+            return Some(code.to_ascii_uppercase());
+        }
+        if UNKNOWN_VALUES.contains(&folded.as_str()) {
+            return None;
+        }
+        self.problem(Field::Municipality, ProblemKind::InvalidMunicipality(raw));
+        None
+    }
+
+    fn needs(&mut self) -> Vec<Need> {
+        let Some(raw) = self.cell(Field::Needs).map(str::to_string) else {
+            return Vec::new();
+        };
+        let separators = self.mapper.list_separators.clone();
+        let mut out = Vec::new();
+        for part in raw
+            .split(|c| separators.contains(&c))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            if let Some(n) = self.code_of(Field::Needs, part, &Need::from_code) {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
