@@ -128,24 +128,22 @@ struct CsvSource {
     crlf: bool,
     /// The file ends with a newline (else the last record has no terminator).
     ends_with_newline: bool,
-    lookahead: Option<(StringRecord, u64)>,
-    done: bool,
+    /// The next record, read ahead to know whether the current one is the last.
+    ahead: StringRecord,
+    /// Line where `ahead` ends, when it holds a record.
+    ahead_end: Option<u64>,
+    started: bool,
 }
 
 impl CsvSource {
-    /// Reads one record and the line where it ends (csv's view).
-    fn read(&mut self, file: &str) -> Result<Option<(StringRecord, u64)>, ExportError> {
-        let mut record = StringRecord::with_capacity(256, 24);
-        if self
+    /// Reads one record into `ahead`, noting the line where it ends (csv's view).
+    fn read_ahead(&mut self, file: &str) -> Result<(), ExportError> {
+        let got = self
             .reader
-            .read_record(&mut record)
-            .map_err(|e| csv_error(file, e))?
-        {
-            let end = self.reader.position().line();
-            Ok(Some((record, end)))
-        } else {
-            Ok(None)
-        }
+            .read_record(&mut self.ahead)
+            .map_err(|e| csv_error(file, e))?;
+        self.ahead_end = got.then(|| self.reader.position().line());
+        Ok(())
     }
 
     fn start_line(&self, record: &StringRecord, end: u64, is_last: bool) -> u64 {
@@ -158,24 +156,19 @@ impl CsvSource {
             .max(1)
     }
 
-    fn next(&mut self, file: &str) -> Result<Option<(StringRecord, u64)>, ExportError> {
-        if self.done {
-            return Ok(None);
+    /// Moves the next record into `out` (reusing its buffer) and returns its start line.
+    fn next(&mut self, file: &str, out: &mut StringRecord) -> Result<Option<u64>, ExportError> {
+        if !self.started {
+            self.started = true;
+            self.read_ahead(file)?;
         }
-        let current = match self.lookahead.take() {
-            Some(c) => c,
-            None => match self.read(file)? {
-                Some(c) => c,
-                None => {
-                    self.done = true;
-                    return Ok(None);
-                }
-            },
+        let Some(end) = self.ahead_end else {
+            return Ok(None);
         };
-        self.lookahead = self.read(file)?;
-        let is_last = self.lookahead.is_none();
-        let line = self.start_line(&current.0, current.1, is_last);
-        Ok(Some((current.0, line)))
+        std::mem::swap(out, &mut self.ahead);
+        self.read_ahead(file)?;
+        let is_last = self.ahead_end.is_none();
+        Ok(Some(self.start_line(out, end, is_last)))
     }
 }
 
@@ -273,12 +266,14 @@ impl Export {
             reader,
             crlf,
             ends_with_newline: last_byte(path).map_err(io_err(&name))? == Some(b'\n'),
-            lookahead: None,
-            done: false,
+            ahead: StringRecord::new(),
+            ahead_end: None,
+            started: false,
         };
-        let Some((header, _)) = csv.next(&name)? else {
+        let mut header = StringRecord::new();
+        if csv.next(&name, &mut header)?.is_none() {
             return Err(ExportError::Empty { file: name });
-        };
+        }
         let headers = header.iter().map(|h| h.trim().to_string()).collect();
         Ok(Export {
             name,
@@ -342,11 +337,10 @@ impl Export {
     pub fn next_row(&mut self, row: &mut Row) -> Result<bool, ExportError> {
         match &mut self.source {
             Source::Csv(csv) => loop {
-                let Some((cells, line)) = csv.next(&self.name)? else {
+                let Some(line) = csv.next(&self.name, &mut row.cells)? else {
                     return Ok(false);
                 };
-                if cells.iter().any(|c| !c.trim().is_empty()) {
-                    row.cells = cells;
+                if row.cells.iter().any(|c| !c.trim().is_empty()) {
                     row.line = line;
                     return Ok(true);
                 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{Datelike, NaiveDate};
 use synchro_shared::batch::Period;
 use synchro_shared::normalise::{
-    fold_value, parse_date, BirthDate, DateKind, DateValue, NormalisedNames,
+    fold_value, fold_value_into, parse_date, BirthDate, DateKind, DateValue, NormalisedNames,
 };
 use synchro_shared::template::{
     AdminStatus, AgeBand, BirthDateMinimisation, ExitDestination, Field, HouseholdRole,
@@ -57,8 +57,10 @@ pub struct MappedRow {
 
 /// Column positions resolved against an export's header.
 pub struct Mapper {
-    columns: HashMap<Field, ColumnRef>,
-    values: HashMap<Field, HashMap<String, String>>,
+    /// Column of each field, indexed by `Field::index`.
+    columns: Vec<Option<ColumnRef>>,
+    /// Folded export value → code, indexed by `Field::index`.
+    values: Vec<HashMap<String, String>>,
     list_separators: Vec<char>,
     period: Period,
     minimisation: BirthDateMinimisation,
@@ -74,19 +76,16 @@ impl Mapper {
         minimisation: BirthDateMinimisation,
     ) -> Result<Self, ExportError> {
         let folded: Vec<String> = export.headers.iter().map(|h| fold_value(h)).collect();
-        let mut columns = HashMap::new();
+        let mut columns = vec![None; Field::ALL.len()];
         for (field, header) in &profile.columns {
             let want = fold_value(header);
             let mut found = folded.iter().enumerate().filter(|(_, h)| **h == want);
             match (found.next(), found.next()) {
                 (Some((index, _)), None) => {
-                    columns.insert(
-                        *field,
-                        ColumnRef {
-                            index,
-                            header: export.headers[index].clone(),
-                        },
-                    );
+                    columns[field.index()] = Some(ColumnRef {
+                        index,
+                        header: export.headers[index].clone(),
+                    });
                 }
                 (Some(_), Some(_)) => {
                     return Err(ExportError::AmbiguousColumn {
@@ -110,9 +109,13 @@ impl Mapper {
                 }
             }
         }
+        let mut values = vec![HashMap::new(); Field::ALL.len()];
+        for (field, map) in &profile.values {
+            values[field.index()] = map.clone();
+        }
         Ok(Mapper {
             columns,
-            values: profile.values.clone(),
+            values,
             list_separators: profile.file.list_separators.chars().collect(),
             period,
             minimisation,
@@ -123,7 +126,9 @@ impl Mapper {
     /// The export column holding local ids.
     pub fn local_id_column(&self) -> ColumnRef {
         // Unwrap safety: local_id is a mandatory profile column, resolved in `new`.
-        self.columns[&Field::LocalId].clone()
+        self.columns[Field::LocalId.index()]
+            .clone()
+            .expect("local_id column resolved")
     }
 
     /// Maps one row; on any problem, records it and returns `None` (the row is rejected).
@@ -144,16 +149,19 @@ impl Mapper {
             mapper: self,
             row,
             problems,
+            fold: String::with_capacity(64),
         };
-        let local_id = cx.text(Field::LocalId);
+        let local_id = cx.text(Field::LocalId).to_string();
         if local_id.is_empty() {
             cx.problem(Field::LocalId, ProblemKind::MissingValue(Field::LocalId));
         }
-        let household_id = Some(cx.text(Field::HouseholdId)).filter(|s| !s.is_empty());
+        let household_id = Some(cx.text(Field::HouseholdId))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
         let names = NormalisedNames::from_raw(
-            &cx.text(Field::BirthName),
-            &cx.text(Field::UsageName),
-            &cx.text(Field::FirstNames),
+            cx.text(Field::BirthName),
+            cx.text(Field::UsageName),
+            cx.text(Field::FirstNames),
         );
         let birth = BirthDate::classify(
             cx.date(Field::BirthDate, DateKind::Birth)
@@ -273,23 +281,26 @@ struct RowContext<'a> {
     mapper: &'a Mapper,
     row: &'a Row,
     problems: &'a mut Vec<Problem>,
+    /// Reused buffer for folded values.
+    fold: String,
 }
 
-impl RowContext<'_> {
+impl<'a> RowContext<'a> {
     fn problem(&mut self, field: Field, kind: ProblemKind) {
         self.problems.push(Problem {
             line: self.row.line,
-            column: self.mapper.columns.get(&field).cloned(),
+            column: self.mapper.columns[field.index()].clone(),
             kind,
         });
     }
 
     /// The raw cell of a field, checked for length, formulas and control characters.
-    fn cell(&mut self, field: Field) -> Option<&str> {
-        let col = self.mapper.columns.get(&field)?;
-        let raw = self.row.cells.get(col.index)?;
-        let chars = raw.chars().count();
-        if chars > MAX_CELL_CHARS {
+    fn cell(&mut self, field: Field) -> Option<&'a str> {
+        let row: &'a Row = self.row;
+        let index = self.mapper.columns[field.index()].as_ref()?.index;
+        let raw = row.cells.get(index)?;
+        // Byte length bounds the character count, so most cells need no counting.
+        if raw.len() > MAX_CELL_CHARS && raw.chars().count() > MAX_CELL_CHARS {
             self.problem(field, ProblemKind::CellTooLong(field, MAX_CELL_CHARS));
             return None;
         }
@@ -298,31 +309,34 @@ impl RowContext<'_> {
             self.problem(field, ProblemKind::Formula(field));
             return None;
         }
-        if trimmed
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        let suspicious = trimmed.bytes().any(|b| {
+            (b < 0x20 && b != b'\n' && b != b'\r' && b != b'\t') || b == 0x7f || b == 0xc2
+        });
+        if suspicious
+            && trimmed
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
         {
             self.problem(field, ProblemKind::ControlCharacters(field));
             return None;
         }
-        self.row.cells.get(col.index).map(str::trim)
+        Some(trimmed)
     }
 
     fn is_empty(&self, field: Field) -> bool {
-        self.mapper
-            .columns
-            .get(&field)
+        self.mapper.columns[field.index()]
+            .as_ref()
             .and_then(|c| self.row.cells.get(c.index))
             .is_none_or(|s| s.trim().is_empty())
     }
 
-    fn text(&mut self, field: Field) -> String {
-        self.cell(field).unwrap_or("").to_string()
+    fn text(&mut self, field: Field) -> &'a str {
+        self.cell(field).unwrap_or("")
     }
 
     fn date(&mut self, field: Field, kind: DateKind) -> Option<DateValue> {
-        let raw = self.cell(field)?.to_string();
-        match parse_date(&raw, kind, self.mapper.period.year()) {
+        let raw = self.cell(field)?;
+        match parse_date(raw, kind, self.mapper.period.year()) {
             Ok(v) => Some(v),
             Err(e) => {
                 self.problem(field, ProblemKind::InvalidDate(field, e));
@@ -360,8 +374,8 @@ impl RowContext<'_> {
 
     /// A coded value: the profile's mapping first, then the template code itself.
     fn coded<T>(&mut self, field: Field, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
-        let raw = self.cell(field)?.to_string();
-        self.code_of(field, &raw, &parse)
+        let raw = self.cell(field)?;
+        self.code_of(field, raw, &parse)
     }
 
     fn code_of<T>(
@@ -370,21 +384,24 @@ impl RowContext<'_> {
         raw: &str,
         parse: &impl Fn(&str) -> Option<T>,
     ) -> Option<T> {
-        let folded = fold_value(raw);
-        let mapped = self
-            .mapper
-            .values
-            .get(&field)
-            .and_then(|m| m.get(&folded))
+        let mut folded = std::mem::take(&mut self.fold);
+        fold_value_into(raw, &mut folded);
+        let mapped = self.mapper.values[field.index()]
+            .get(folded.as_str())
             .map(String::as_str);
         let code = mapped.unwrap_or(folded.as_str());
-        if code == UNKNOWN_CODE && mapped.is_some() {
-            return None;
+        let unknown =
+            (code == UNKNOWN_CODE && mapped.is_some()) || UNKNOWN_VALUES.contains(&folded.as_str());
+        let parsed = if code == UNKNOWN_CODE && mapped.is_some() {
+            None
+        } else {
+            parse(code).or_else(|| parse(raw.trim()))
+        };
+        self.fold = folded;
+        if parsed.is_some() {
+            return parsed;
         }
-        if let Some(v) = parse(code).or_else(|| parse(raw.trim())) {
-            return Some(v);
-        }
-        if UNKNOWN_VALUES.contains(&folded.as_str()) {
+        if unknown {
             return None;
         }
         self.problem(
@@ -395,7 +412,7 @@ impl RowContext<'_> {
     }
 
     fn number(&mut self, field: Field) -> Option<u16> {
-        let raw = self.cell(field)?.to_string();
+        let raw = self.cell(field)?;
         if raw.is_empty() {
             return None;
         }
@@ -409,37 +426,35 @@ impl RowContext<'_> {
     }
 
     fn municipality(&mut self) -> Option<String> {
-        let raw = self.cell(Field::Municipality)?.to_string();
+        let raw = self.cell(Field::Municipality)?;
         if raw.is_empty() {
             return None;
         }
-        if is_municipality_code(&raw) {
+        if is_municipality_code(raw) {
             return Some(raw.to_ascii_uppercase());
         }
-        let folded = fold_value(&raw);
-        if let Some(code) = self
-            .mapper
-            .values
-            .get(&Field::Municipality)
-            .and_then(|m| m.get(&folded))
-        {
+        let folded = fold_value(raw);
+        if let Some(code) = self.mapper.values[Field::Municipality.index()].get(&folded) {
             return Some(code.to_ascii_uppercase());
         }
         if UNKNOWN_VALUES.contains(&folded.as_str()) {
             return None;
         }
-        self.problem(Field::Municipality, ProblemKind::InvalidMunicipality(raw));
+        self.problem(
+            Field::Municipality,
+            ProblemKind::InvalidMunicipality(raw.to_string()),
+        );
         None
     }
 
     fn needs(&mut self) -> Vec<Need> {
-        let Some(raw) = self.cell(Field::Needs).map(str::to_string) else {
+        let Some(raw) = self.cell(Field::Needs) else {
             return Vec::new();
         };
-        let separators = self.mapper.list_separators.clone();
+        let mapper = self.mapper;
         let mut out = Vec::new();
         for part in raw
-            .split(|c| separators.contains(&c))
+            .split(|c| mapper.list_separators.contains(&c))
             .map(str::trim)
             .filter(|p| !p.is_empty())
         {

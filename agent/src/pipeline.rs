@@ -3,7 +3,6 @@
 //! plus 8 bytes per row to detect duplicate local ids.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
@@ -65,15 +64,23 @@ pub struct PassOutcome {
     pub duplicate_hashes: HashSet<u64>,
 }
 
+/// FNV-1a: fast on short ids; a collision only costs a second look, never a false report.
 fn id_hash(id: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-fn process_chunk(mapper: &Mapper, derivers: &Derivers, emit: bool, rows: &[Row]) -> ChunkOutput {
+fn process_chunk(
+    mapper: &Mapper,
+    derivers: &Derivers,
+    emit: bool,
+    rows: &[Row],
+    mut payload: Vec<u8>,
+) -> ChunkOutput {
+    payload.clear();
     let mut out = ChunkOutput {
-        payload: Vec::with_capacity(if emit { rows.len() * 700 } else { 0 }),
+        payload,
         refs: Vec::new(),
         report: Report::default(),
         id_hashes: Vec::with_capacity(rows.len()),
@@ -153,24 +160,33 @@ pub fn run_pass(
         let (work_tx, work_rx) = sync_channel::<(u64, Vec<Row>)>(workers * 2);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let (done_tx, done_rx) = sync_channel::<(u64, ChunkOutput)>(workers * 2);
+        // Processed chunks come back to the reader so their row buffers are reused.
+        let (free_tx, free_rx) = sync_channel::<Vec<Row>>(workers * 4);
+        // Written payload buffers come back to the workers: no fresh pages per chunk.
+        let (spent_tx, spent_rx) = sync_channel::<Vec<u8>>(workers * 4);
+        let spent_rx = Arc::new(Mutex::new(spent_rx));
         let reader = scope.spawn(move || -> Result<Export, ExportError> {
             let mut seq = 0u64;
             loop {
-                let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-                let mut row = Row {
-                    line: 0,
-                    cells: StringRecord::new(),
-                };
-                while chunk.len() < CHUNK_ROWS && export.next_row(&mut row)? {
-                    chunk.push(std::mem::replace(
-                        &mut row,
-                        Row {
+                let mut chunk = free_rx.try_recv().unwrap_or_default();
+                let mut filled = 0;
+                loop {
+                    if filled == chunk.len() {
+                        if chunk.len() == CHUNK_ROWS {
+                            break;
+                        }
+                        chunk.push(Row {
                             line: 0,
                             cells: StringRecord::with_capacity(256, 24),
-                        },
-                    ));
+                        });
+                    }
+                    if !export.next_row(&mut chunk[filled])? {
+                        break;
+                    }
+                    filled += 1;
                 }
-                let last = chunk.len() < CHUNK_ROWS;
+                chunk.truncate(filled);
+                let last = filled < CHUNK_ROWS;
                 progress.set_position(export.bytes_read());
                 if !chunk.is_empty() && work_tx.send((seq, chunk)).is_err() {
                     return Ok(export);
@@ -184,19 +200,27 @@ pub fn run_pass(
         for _ in 0..workers {
             let rx = Arc::clone(&work_rx);
             let tx = done_tx.clone();
+            let free = free_tx.clone();
+            let spent = Arc::clone(&spent_rx);
             scope.spawn(move || loop {
-                // Unwrap safety: a worker panicking while holding the lock is a bug worth surfacing.
+                // Unwrap safety: a worker panicking while holding a lock is a bug worth surfacing.
                 let next = rx.lock().expect("work queue lock").recv();
                 let Ok((seq, rows)) = next else { return };
-                if tx
-                    .send((seq, process_chunk(mapper, derivers, emit, &rows)))
-                    .is_err()
-                {
+                let buffer = spent
+                    .lock()
+                    .expect("buffer list lock")
+                    .try_recv()
+                    .unwrap_or_default();
+                let out = process_chunk(mapper, derivers, emit, &rows, buffer);
+                // A full free list just drops the chunk; the reader then allocates a new one.
+                let _ = free.try_send(rows);
+                if tx.send((seq, out)).is_err() {
                     return;
                 }
             });
         }
         drop(done_tx);
+        drop(free_tx);
         let mut pending: BTreeMap<u64, ChunkOutput> = BTreeMap::new();
         let mut next = 0u64;
         let mut sink_result = Ok(());
@@ -209,6 +233,7 @@ pub fn run_pass(
                 }
                 hashes.extend_from_slice(&out.id_hashes);
                 report.merge(out.report);
+                let _ = spent_tx.try_send(out.payload);
                 next += 1;
             }
         }

@@ -265,6 +265,7 @@ pub fn phonetic(word: &str) -> String {
         i += skip;
     }
     let mut out = String::with_capacity(folded.len());
+    let mut last: Option<char> = None;
     for (idx, &c) in folded.iter().enumerate() {
         let is_vowel = matches!(c, b'A' | b'E' | b'I' | b'O' | b'U');
         let ch = if idx == 0 {
@@ -278,9 +279,10 @@ pub fn phonetic(word: &str) -> String {
         } else {
             c as char
         };
-        if out.ends_with(ch) && idx > 0 {
+        if last == Some(ch) && idx > 0 {
             continue;
         }
+        last = Some(ch);
         out.push(ch);
     }
     if out.len() > 2 && out.ends_with('S') {
@@ -369,11 +371,21 @@ pub fn parse_date(raw: &str, kind: DateKind, reference_year: i32) -> Result<Date
     }
     // "2026-10-03 00:00:00" and "2026-10-03T00:00:00" as databases export them.
     let date_part = s.split([' ', 'T']).next().unwrap_or(s);
-    let parts: Vec<&str> = date_part
+    // At most four parts are meaningful; a fifth means "not a date". No allocation per cell.
+    let mut parts_buf = [""; 4];
+    let mut count = 0;
+    for p in date_part
         .split(['/', '-', '.'])
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .collect();
+    {
+        if count == parts_buf.len() {
+            return Err(DateError::Unrecognised);
+        }
+        parts_buf[count] = p;
+        count += 1;
+    }
+    let parts = &parts_buf[..count];
     let check_year = |y: i32| plausible_year(y, reference_year);
     let expand_year = |p: &str| -> Result<i32, DateError> {
         let y: i32 = p.parse().map_err(|_| DateError::Unrecognised)?;
@@ -391,7 +403,7 @@ pub fn parse_date(raw: &str, kind: DateKind, reference_year: i32) -> Result<Date
         }
     };
     let unknown_part = |p: &str| p.chars().all(|c| c == '0' || c == 'X' || c == 'x');
-    match parts.as_slice() {
+    match parts {
         [a, b, c] => {
             let (y, m, d) = if a.len() == 4 {
                 (*a, *b, *c)
@@ -569,6 +581,13 @@ impl BirthDate {
 /// inner spaces collapsed ("  À la RUE " → "a la rue").
 pub fn fold_value(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
+    fold_value_into(raw, &mut out);
+    out
+}
+
+/// [`fold_value`] into a reusable buffer (cleared first), for per-row hot paths.
+pub fn fold_value_into(raw: &str, out: &mut String) {
+    out.clear();
     let mut pending_space = false;
     for c in raw.trim().chars() {
         if c.is_whitespace() {
@@ -591,7 +610,6 @@ pub fn fold_value(raw: &str) -> String {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

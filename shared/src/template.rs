@@ -296,67 +296,74 @@ pub enum BirthDateMinimisation {
 
 /// One transmitted record: pseudonyms and non-identifying attributes, nothing else.
 ///
-/// Field names are short on purpose: a batch of a million rows is read by people (DPOs, via
-/// `preview`) and by machines, and `docs/template.md` gives the long names.
+/// Wire names are short on purpose (`sit` for the living situation…): they are a third of a
+/// batch's bytes, and every byte is serialised, encrypted and hashed a million times.
+/// `docs/template.md` gives each short name with its long name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// Per-operator keyed reference of the operator's record id.
+    #[serde(rename = "ref")]
     pub record_ref: String,
     /// Per-operator keyed reference of the operator's household id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "hh", default, skip_serializing_if = "Option::is_none")]
     pub household_ref: Option<String>,
     /// Match keys by family (see `pseudonym::KeyFamily`).
+    #[serde(rename = "k")]
     pub keys: crate::pseudonym::MatchKeys,
     /// Quality of the name behind the keys.
+    #[serde(rename = "nq")]
     pub name_quality: NameQuality,
     /// Quality of the birth date behind the keys.
+    #[serde(rename = "dq")]
     pub birth_date_quality: BirthDateQuality,
     /// Sex, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sex: Option<Sex>,
     /// Birth year (minimisation `birth_year`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "by", default, skip_serializing_if = "Option::is_none")]
     pub birth_year: Option<i32>,
     /// Age band at the end of the period (minimisation `age_band`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "ab", default, skip_serializing_if = "Option::is_none")]
     pub age_band: Option<AgeBand>,
     /// Role in the household.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "role", default, skip_serializing_if = "Option::is_none")]
     pub household_role: Option<HouseholdRole>,
     /// Number of people in the household, as declared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "hs", default, skip_serializing_if = "Option::is_none")]
     pub household_size: Option<u16>,
     /// Living situation at the last contact.
+    #[serde(rename = "sit")]
     pub living_situation: LivingSituation,
     /// First contact with this operator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "fc", default, skip_serializing_if = "Option::is_none")]
     pub first_contact: Option<NaiveDate>,
     /// Last contact with this operator (within or before the period).
+    #[serde(rename = "lc")]
     pub last_contact: NaiveDate,
     /// INSEE municipality code (COG) of the last contact.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "com", default, skip_serializing_if = "Option::is_none")]
     pub municipality: Option<String>,
     /// Nationality group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "nat", default, skip_serializing_if = "Option::is_none")]
     pub nationality: Option<NationalityGroup>,
     /// Administrative status.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "adm", default, skip_serializing_if = "Option::is_none")]
     pub admin_status: Option<AdminStatus>,
     /// Main resources.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "res", default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     /// A SIAO request is pending.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "siao", default, skip_serializing_if = "Option::is_none")]
     pub siao_request: Option<bool>,
     /// A social-housing request (SNE) is pending.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "sne", default, skip_serializing_if = "Option::is_none")]
     pub social_housing_request: Option<bool>,
     /// Date the operator closed the follow-up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "xd", default, skip_serializing_if = "Option::is_none")]
     pub exit_date: Option<NaiveDate>,
     /// Where the person went.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "xdest", default, skip_serializing_if = "Option::is_none")]
     pub exit_destination: Option<ExitDestination>,
     /// Needs tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -440,6 +447,11 @@ impl Field {
         Field::Needs,
     ];
 
+    /// Position of the field in [`Field::ALL`], for table lookups.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The field's name in mapping profiles.
     pub fn name(self) -> &'static str {
         match self {
@@ -505,8 +517,9 @@ mod tests {
         for s in LivingSituation::ALL {
             assert_eq!(LivingSituation::from_code(s.code()), Some(*s));
         }
-        for f in Field::ALL {
+        for (i, f) in Field::ALL.iter().enumerate() {
             assert_eq!(Field::from_name(f.name()), Some(*f));
+            assert_eq!(f.index(), i);
         }
     }
 

@@ -755,3 +755,67 @@ mod tests {
         d
     }
 }
+
+/// Writes one large SIAO-style export of `rows` rows for benchmarks, streaming (bounded memory).
+///
+/// People are drawn independently (households of one), with the same name pools and date
+/// phenomena as scenarios, so per-row costs match real exports.
+pub fn write_bulk_export(path: &Path, rows: usize, seed: u64) -> anyhow::Result<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(file);
+    let style = ExportStyle::Siao;
+    w.write_record(style.header_row())?;
+    let rates = Dirtiness::Moderate.rates();
+    let period = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap_or_default();
+    for i in 0..rows {
+        let sex = if rng.gen_bool(0.68) { Sex::M } else { Sex::F };
+        let (slot, first) = first_name(&mut rng, sex);
+        let dob = NaiveDate::from_ymd_opt(
+            rng.gen_range(1940..2008),
+            rng.gen_range(1..=12),
+            rng.gen_range(1..=28),
+        )
+        .unwrap_or_default();
+        let person = Person {
+            id: i as u32,
+            household: i as u32,
+            role: Role::Demandeur,
+            sex,
+            birth_name: pick(&mut rng, names::SURNAMES).to_string(),
+            usage_name: None,
+            first_names: vec![first],
+            first_slot: Some(slot),
+            dob,
+            undocumented: rng.gen_bool(0.08),
+            nationality: rng.gen_range(0..4),
+            admin: rng.gen_range(0..7),
+            active: (0, 0),
+        };
+        let row = style::Row {
+            local_id: format!("S{i:08}"),
+            household_id: format!("M{:08}", i / 2),
+            identity: type_identity(&mut rng, &person, &rates, 0),
+            sex: sex == Sex::M,
+            role: 0,
+            household_size: rng.gen_range(1..5),
+            situation: rng.gen_range(0..11),
+            first_contact: period - chrono::Days::new(rng.gen_range(0..700)),
+            last_contact: period + chrono::Days::new(rng.gen_range(0..28)),
+            municipality: "69123".into(),
+            nationality: person.nationality,
+            admin: person.admin,
+            resources: rng.gen_range(0..7),
+            siao_request: rng.gen_bool(0.4),
+            social_housing_request: rng.gen_bool(0.2),
+            exit: None,
+            needs: vec![rng.gen_range(0..9)],
+        };
+        w.write_record(style.row_cells(&row))?;
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -469,6 +469,16 @@ impl ExportStyle {
         }
     }
 
+    /// The header row of this style.
+    pub(crate) fn header_row(self) -> [&'static str; 21] {
+        self.labels().headers
+    }
+
+    /// One row's cells in this style.
+    pub(crate) fn row_cells(self, r: &Row) -> Vec<String> {
+        self.cells(r)
+    }
+
     fn cells(self, r: &Row) -> Vec<String> {
         let l = self.labels();
         let yn = |b: bool| l.yes_no[usize::from(!b)].to_string();

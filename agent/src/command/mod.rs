@@ -1,6 +1,6 @@
 //! The agent's subcommands. Each returns `anyhow` errors with context for people to act on.
 
-// pub mod bench;
+pub mod bench;
 pub mod check;
 // pub mod demo;
 pub mod init;

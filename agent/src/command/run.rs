@@ -105,7 +105,7 @@ pub fn run(args: &RunArgs) -> Result<Option<RunSummary>> {
             receipts_dir.display()
         )
     })?;
-    let stamp = header.created_at.format("%Y%m%dT%H%M%SZ").to_string();
+    let stamp = header.created_at.format("%Y%m%dT%H%M%S%3fZ").to_string();
     let base_name = format!("{operator_id}-{}-{stamp}", a.period);
     let batch_path = match &args.out {
         Some(p) => p.clone(),
