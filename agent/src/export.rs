@@ -37,6 +37,12 @@ pub enum ExportError {
         /// The file.
         file: String,
     },
+    /// UTF-16 text, as Excel's "Unicode text" saves it.
+    #[error("{file}: UTF-16 text; save the export as \"CSV UTF-8\" or \"CSV (separator: semicolon)\" from Excel")]
+    Utf16 {
+        /// The file.
+        file: String,
+    },
     /// Binary content that is neither CSV nor a spreadsheet.
     #[error("{file}: binary content (not a CSV text file nor an XLSX workbook); export the data as CSV or XLSX")]
     Binary {
@@ -101,6 +107,43 @@ pub enum ExportError {
         /// The repeated header.
         header: String,
     },
+}
+
+impl ExportError {
+    /// The error in the report's language (French by default), with the fix.
+    pub fn describe(&self, lang: crate::report::Lang) -> String {
+        use crate::report::Lang::{En, Fr};
+        match (self, lang) {
+            (_, En) => self.to_string(),
+            (ExportError::Io { file, source }, Fr) => format!("{file} : lecture impossible ({source})"),
+            (ExportError::Empty { file }, Fr) => format!("{file} : le fichier est vide ; refaites l'export du mois"),
+            (ExportError::HeaderOnly { file }, Fr) => format!(
+                "{file} : le fichier n'a qu'une ligne d'en-tête et aucun dossier ; refaites l'export du mois"
+            ),
+            (ExportError::Utf16 { file }, Fr) => format!(
+                "{file} : texte UTF-16 ; enregistrez l'export depuis Excel en « CSV UTF-8 » ou « CSV (séparateur : point-virgule) »"
+            ),
+            (ExportError::Binary { file }, Fr) => format!(
+                "{file} : contenu binaire (ni un fichier texte CSV, ni un classeur XLSX) ; exportez les données en CSV ou XLSX"
+            ),
+            (ExportError::Encoding { file, line }, Fr) => format!(
+                "{file}, ligne {line} : texte UTF-8 invalide ; enregistrez l'export en UTF-8 ou indiquez encoding = \"windows-1252\" dans la section [file] du profil"
+            ),
+            (ExportError::Csv { file, line, message }, Fr) => format!("{file}, ligne {line} : {message}"),
+            (ExportError::Workbook { file, message }, Fr) => format!(
+                "{file} : classeur illisible (endommagé ou tronqué : {message}) ; enregistrez-le à nouveau depuis Excel ou exportez en CSV"
+            ),
+            (ExportError::NoSheet { file, sheet, available }, Fr) => format!(
+                "{file} : pas de feuille nommée « {sheet} » ; les feuilles sont : {available}. Corrigez `file.sheet` dans le profil"
+            ),
+            (ExportError::MissingColumn { file, field, header, available }, Fr) => format!(
+                "{file}, ligne 1 : pas de colonne « {header} » pour le champ `{field}` du modèle ; les colonnes sont : {available}. Corrigez `columns.{field}` dans le profil"
+            ),
+            (ExportError::AmbiguousColumn { file, field, header }, Fr) => format!(
+                "{file}, ligne 1 : la colonne « {header} » (champ `{field}`) apparaît deux fois ; renommez l'une d'elles dans l'export"
+            ),
+        }
+    }
 }
 
 /// One data row: its line in the file and its cells.
@@ -223,6 +266,9 @@ impl Export {
         };
         if spreadsheet {
             return Self::open_sheet(path, name, size, options);
+        }
+        if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+            return Err(ExportError::Utf16 { file: name });
         }
         if head.contains(&0) {
             return Err(ExportError::Binary { file: name });

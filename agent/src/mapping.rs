@@ -33,6 +33,24 @@ const UNKNOWN_VALUES: &[&str] = &[
     "n/a",
 ];
 
+/// Spellings every export may use without a profile line: the domain's normalisation rules
+/// (sex H/M/1 and F/2; yes/no as French software writes it).
+fn builtin_code(field: Field, folded: &str) -> Option<&'static str> {
+    match field {
+        Field::Sex => match folded {
+            "h" | "m" | "1" | "homme" | "masculin" | "male" | "mr" | "monsieur" => Some("M"),
+            "f" | "2" | "femme" | "feminin" | "female" | "mme" | "madame" => Some("F"),
+            _ => None,
+        },
+        Field::AliasFlag | Field::SiaoRequest | Field::SocialHousingRequest => match folded {
+            "oui" | "o" | "1" | "x" | "vrai" | "true" | "yes" | "y" => Some("oui"),
+            "non" | "n" | "0" | "faux" | "false" | "no" => Some("non"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The identity of a row, read only to derive pseudonyms; never serialised.
 pub struct Identity {
     /// Normalised names.
@@ -389,7 +407,9 @@ impl<'a> RowContext<'a> {
         let mapped = self.mapper.values[field.index()]
             .get(folded.as_str())
             .map(String::as_str);
-        let code = mapped.unwrap_or(folded.as_str());
+        let code = mapped
+            .or_else(|| builtin_code(field, &folded))
+            .unwrap_or(folded.as_str());
         let unknown =
             (code == UNKNOWN_CODE && mapped.is_some()) || UNKNOWN_VALUES.contains(&folded.as_str());
         let parsed = if code == UNKNOWN_CODE && mapped.is_some() {

@@ -200,9 +200,12 @@ impl ProblemKind {
                 Lang::Fr => format!("valeur obligatoire absente ({})", field_label(*f, lang)),
                 Lang::En => format!("mandatory value missing ({})", field_label(*f, lang)),
             },
-            ProblemKind::InvalidDate(f, e) => {
-                format!("{} : {}", field_label(*f, lang), date_reason(e, f.is_identity(), lang))
-            }
+            ProblemKind::InvalidDate(f, e) => format!(
+                "{}{}{}",
+                field_label(*f, lang),
+                t(lang, " : ", ": "),
+                date_reason(e, f.is_identity(), lang)
+            ),
             ProblemKind::DateAfterPeriod(f, p) => match lang {
                 Lang::Fr => format!("{} postérieure à la fin de la période {p}", field_label(*f, lang)),
                 Lang::En => format!("{} after the end of period {p}", field_label(*f, lang)),
@@ -316,7 +319,7 @@ impl Problem {
                 ),
             };
         }
-        format!("{s} : {}", self.kind.describe(lang))
+        format!("{s}{}{}", t(lang, " : ", ": "), self.kind.describe(lang))
     }
 }
 

@@ -543,7 +543,23 @@ impl ExportStyle {
         }
         let text = String::from_utf8(w.into_inner()?)?;
         let bytes = match self {
-            ExportStyle::Ccas => encoding_rs::WINDOWS_1252.encode(&text).0.into_owned(),
+            // Excel writes "?" for characters Windows-1252 lacks (Ş, ễ); encoding_rs would
+            // write an HTML entity, whose ";" would break the CSV.
+            ExportStyle::Ccas => {
+                let representable: String = text
+                    .chars()
+                    .map(|c| {
+                        let mut buf = [0u8; 4];
+                        let (_, _, lossy) = encoding_rs::WINDOWS_1252.encode(c.encode_utf8(&mut buf));
+                        if lossy {
+                            '?'
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                encoding_rs::WINDOWS_1252.encode(&representable).0.into_owned()
+            }
             ExportStyle::Maraude => text.into_bytes(),
             _ => {
                 let mut b = vec![0xEF, 0xBB, 0xBF];

@@ -13,7 +13,7 @@ use synchro_shared::batch::Period;
 use synchro_shared::pseudonym::ReferenceSecret;
 
 use crate::config::{self, LoadedConfig};
-use crate::export::Export;
+use crate::export::{Export, ExportError};
 use crate::mapping::Mapper;
 use crate::pipeline::{locate_duplicates, Derivers, PassError, PassOutcome};
 use crate::profile::Profile;
@@ -60,14 +60,15 @@ impl Prepared {
 
     /// Opens the export and resolves the profile's columns in it.
     pub fn open(&self, input: &Path, period: Period) -> Result<(Export, Mapper)> {
-        let export = Export::open(input, &self.profile.file)?;
-        let mapper = Mapper::new(
-            &self.profile,
-            &export,
-            period,
-            self.cfg.config.policy.birth_date,
-        )?;
+        let export = Export::open(input, &self.profile.file).map_err(|e| self.localised(e))?;
+        let mapper = Mapper::new(&self.profile, &export, period, self.cfg.config.policy.birth_date)
+            .map_err(|e| self.localised(e))?;
         Ok((export, mapper))
+    }
+
+    /// A file-level export error in the report's language.
+    pub fn localised(&self, e: ExportError) -> anyhow::Error {
+        anyhow::anyhow!(e.describe(self.lang))
     }
 
     /// The real derivers, from the installed linkage secret and the reference secret.
@@ -128,16 +129,15 @@ pub fn judge(
     outcome: Result<PassOutcome, PassError>,
     mapper: &Mapper,
 ) -> Result<Verdict> {
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| match e {
+        PassError::Export(e) => prepared.localised(e),
+        other => other.into(),
+    })?;
     let mut report = outcome.report;
     if !outcome.duplicate_hashes.is_empty() {
-        let export = Export::open(input, &prepared.profile.file)?;
-        locate_duplicates(
-            export,
-            &mapper.local_id_column(),
-            &outcome.duplicate_hashes,
-            &mut report,
-        )?;
+        let export = Export::open(input, &prepared.profile.file).map_err(|e| prepared.localised(e))?;
+        locate_duplicates(export, &mapper.local_id_column(), &outcome.duplicate_hashes, &mut report)
+            .map_err(|e| prepared.localised(e))?;
         return Ok(Verdict::Refused(report));
     }
     if report.rows_rejected > prepared.cfg.config.policy.max_rejected_rows {

@@ -1,0 +1,8 @@
+//! End-to-end tests across Synchro's binaries, as one integration binary.
+
+mod bad_input;
+mod interop;
+mod privacy;
+mod quickstart;
+mod upload;
+mod vectors;
