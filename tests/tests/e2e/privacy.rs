@@ -79,7 +79,7 @@ fn no_identity_in_anything_the_agent_sends_prints_or_logs() {
         if export.path.extension().is_some_and(|e| e == "csv") {
             let source = String::from_utf8_lossy(&std::fs::read(&export.path).unwrap()).into_owned();
             let found = needles.iter().filter(|n| source.contains(n.as_str())).count();
-            assert!(found * 3 > needles.len(), "{}: the scan finds only {found} identities in the export", op.id);
+            assert!(found >= 20, "{}: the scan finds only {found} identities in the export", op.id);
         }
 
         let mut haystack: Vec<(String, Vec<u8>)> = Vec::new();
