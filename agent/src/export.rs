@@ -194,7 +194,7 @@ impl CsvSource {
             .iter()
             .map(|f| f.bytes().filter(|b| *b == b'\n').count() as u64)
             .sum();
-        let terminator_counted = !self.crlf && !(is_last && !self.ends_with_newline);
+        let terminator_counted = !self.crlf && (!is_last || self.ends_with_newline);
         end.saturating_sub(embedded + u64::from(terminator_counted))
             .max(1)
     }
@@ -506,7 +506,10 @@ mod tests {
         p
     }
 
-    fn read_all(path: &Path) -> Result<(Vec<String>, Vec<(u64, Vec<String>)>), ExportError> {
+    /// Headers, then (line, cells) of every row.
+    type AllRows = (Vec<String>, Vec<(u64, Vec<String>)>);
+
+    fn read_all(path: &Path) -> Result<AllRows, ExportError> {
         let mut e = Export::open(path, &FileOptions::default())?;
         let mut row = Row {
             line: 0,
@@ -577,8 +580,10 @@ mod tests {
         let mut bytes = b"id;nom\n".to_vec();
         bytes.extend(std::iter::repeat_n(b"1;abc\n".as_slice(), 20_000).flatten());
         bytes.extend_from_slice(b"2;\xff\xfe\n");
-        let mut opts = FileOptions::default();
-        opts.encoding = "utf-8".into();
+        let opts = FileOptions {
+            encoding: "utf-8".into(),
+            ..FileOptions::default()
+        };
         let p = write(dir.path(), "u.csv", &bytes);
         let mut e = Export::open(&p, &opts).unwrap();
         let mut row = Row {

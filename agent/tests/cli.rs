@@ -3,8 +3,15 @@
 use std::process::Command;
 
 fn agent(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_synchro-agent")).args(args).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_synchro-agent"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -12,7 +19,16 @@ fn agent(args: &[&str]) -> (i32, String) {
 fn help_lists_every_command() {
     let (code, text) = agent(&["--help"]);
     assert_eq!(code, 0);
-    for cmd in ["init", "install-secret", "check", "preview", "run", "send", "default-config", "bench"] {
+    for cmd in [
+        "init",
+        "install-secret",
+        "check",
+        "preview",
+        "run",
+        "send",
+        "default-config",
+        "bench",
+    ] {
         assert!(text.contains(cmd), "{cmd} missing from help:\n{text}");
     }
 }
@@ -21,7 +37,15 @@ fn help_lists_every_command() {
 fn missing_configuration_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("agent.toml");
-    let (code, text) = agent(&["check", "--input", "x.csv", "--period", "2026-10", "--config", cfg.to_str().unwrap()]);
+    let (code, text) = agent(&[
+        "check",
+        "--input",
+        "x.csv",
+        "--period",
+        "2026-10",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert!(text.contains("synchro-agent init"), "{text}");
     assert!(!text.contains("panicked"), "{text}");

@@ -7,7 +7,8 @@ use std::io::BufReader;
 
 use synchro_keys::operator::OperatorPublic;
 use synchro_shared::batch::{
-    decrypt_with, BatchError, BatchHeader, BatchSignature, BatchTrailer, PayloadReader, FORMAT_VERSION,
+    decrypt_with, BatchError, BatchHeader, BatchSignature, BatchTrailer, PayloadReader,
+    FORMAT_VERSION,
 };
 use synchro_shared::pseudonym::KEY_SET_VERSION;
 use synchro_shared::template::{Record, TEMPLATE_VERSION};
@@ -153,8 +154,14 @@ pub fn open_batch(
             header.key_set_version
         )));
     }
-    let outer = format!("{}/{}/epoch {}", signature.operator_id, signature.period, signature.key_epoch);
-    let inner = format!("{}/{}/epoch {}", header.operator_id, header.period, header.key_epoch);
+    let outer = format!(
+        "{}/{}/epoch {}",
+        signature.operator_id, signature.period, signature.key_epoch
+    );
+    let inner = format!(
+        "{}/{}/epoch {}",
+        header.operator_id, header.period, header.key_epoch
+    );
     if inner != outer {
         return Err(Refusal::HeaderMismatch { inner, outer });
     }
@@ -164,7 +171,11 @@ pub fn open_batch(
             accepted: acceptance.key_epochs.clone(),
         });
     }
-    if let Some((_, fp)) = acceptance.key_fingerprints.iter().find(|(e, _)| *e == header.key_epoch) {
+    if let Some((_, fp)) = acceptance
+        .key_fingerprints
+        .iter()
+        .find(|(e, _)| *e == header.key_epoch)
+    {
         if *fp != header.key_fingerprint {
             return Err(Refusal::HeaderMismatch {
                 inner: format!("key fingerprint {}", header.key_fingerprint),

@@ -37,12 +37,22 @@ enum Command {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::VerifyBatch { batch, identity, operator, epochs } => {
-            let ciphertext = std::fs::read(&batch).with_context(|| format!("cannot read {}", batch.display()))?;
+        Command::VerifyBatch {
+            batch,
+            identity,
+            operator,
+            epochs,
+        } => {
+            let ciphertext = std::fs::read(&batch)
+                .with_context(|| format!("cannot read {}", batch.display()))?;
             let mut sig_path = batch.clone().into_os_string();
             sig_path.push(".sig");
-            let sig_text = std::fs::read_to_string(&sig_path)
-                .with_context(|| format!("cannot read the signature {:?} (it must be beside the batch)", sig_path))?;
+            let sig_text = std::fs::read_to_string(&sig_path).with_context(|| {
+                format!(
+                    "cannot read the signature {:?} (it must be beside the batch)",
+                    sig_path
+                )
+            })?;
             let signature = BatchSignature::from_json(&sig_text)?;
             let operator = synchro_keys::operator::load_public(&operator)?;
             let identity = synchro_keys::hub::load_identity(&identity)?;

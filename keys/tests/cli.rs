@@ -3,8 +3,15 @@
 use std::process::Command;
 
 fn keys(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_synchro-keys")).args(args).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_synchro-keys"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -18,7 +25,15 @@ fn ceremony_prints_fingerprints_never_secrets() {
     assert!(ok);
     let (ok, _) = keys(&["hub-new", "--dir", &p("hub")]);
     assert!(ok);
-    let (ok, out) = keys(&["wrap", "--secret", &p("linkage.key"), "--to", &p("op/operator-siao-69.pub.toml"), "--out", &p("wrapped.txt")]);
+    let (ok, out) = keys(&[
+        "wrap",
+        "--secret",
+        &p("linkage.key"),
+        "--to",
+        &p("op/operator-siao-69.pub.toml"),
+        "--out",
+        &p("wrapped.txt"),
+    ]);
     assert!(ok, "{out}");
     let (ok, all) = keys(&[
         "fingerprint",
@@ -32,15 +47,37 @@ fn ceremony_prints_fingerprints_never_secrets() {
     ]);
     assert!(ok, "{all}");
     let secret_line = std::fs::read_to_string(p("linkage.key")).unwrap();
-    let secret = secret_line.lines().last().unwrap().rsplit(':').next().unwrap().to_string();
+    let secret = secret_line
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(!all.contains(&secret) && !out.contains(&secret));
     assert!(!all.contains("AGE-SECRET-KEY"));
     assert!(all.contains("linkage secret, epoch 1"));
     // Rotation makes the next epoch, dry runs write nothing.
-    let (ok, out) = keys(&["linkage", "rotate", "--current", &p("linkage.key"), "--out", &p("l2.key"), "--dry-run"]);
+    let (ok, out) = keys(&[
+        "linkage",
+        "rotate",
+        "--current",
+        &p("linkage.key"),
+        "--out",
+        &p("l2.key"),
+        "--dry-run",
+    ]);
     assert!(ok && out.contains("epoch 2"), "{out}");
     assert!(!dir.path().join("l2.key").exists());
-    let (ok, out) = keys(&["linkage", "rotate", "--current", &p("linkage.key"), "--out", &p("l2.key")]);
+    let (ok, out) = keys(&[
+        "linkage",
+        "rotate",
+        "--current",
+        &p("linkage.key"),
+        "--out",
+        &p("l2.key"),
+    ]);
     assert!(ok && out.contains("epoch 2"), "{out}");
 }
 

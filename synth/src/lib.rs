@@ -731,31 +731,6 @@ fn type_identity(rng: &mut StdRng, p: &Person, r: &Rates, operator: usize) -> Ty
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deterministic_and_complete() {
-        let dir = tempfile_dir();
-        let s = Scenario::generate(Config::default());
-        let files = s.write_exports(&dir).unwrap();
-        assert_eq!(files.len(), 4 * 3);
-        assert!(files.iter().all(|f| f.rows > 0 && f.path.exists()));
-        s.write_truth(&dir.join("truth.csv")).unwrap();
-        let again = Scenario::generate(Config::default());
-        assert_eq!(again.registrations.len(), s.registrations.len());
-        assert!(s.persons_seen() <= 400);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("synchro-synth-test-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-}
-
 /// Writes one large SIAO-style export of `rows` rows for benchmarks, streaming (bounded memory).
 ///
 /// People are drawn independently (households of one), with the same name pools and date
@@ -818,4 +793,29 @@ pub fn write_bulk_export(path: &Path, rows: usize, seed: u64) -> anyhow::Result<
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_complete() {
+        let dir = tempfile_dir();
+        let s = Scenario::generate(Config::default());
+        let files = s.write_exports(&dir).unwrap();
+        assert_eq!(files.len(), 4 * 3);
+        assert!(files.iter().all(|f| f.rows > 0 && f.path.exists()));
+        s.write_truth(&dir.join("truth.csv")).unwrap();
+        let again = Scenario::generate(Config::default());
+        assert_eq!(again.registrations.len(), s.registrations.len());
+        assert!(s.persons_seen() <= 400);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("synchro-synth-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
 }

@@ -550,7 +550,8 @@ impl ExportStyle {
                     .chars()
                     .map(|c| {
                         let mut buf = [0u8; 4];
-                        let (_, _, lossy) = encoding_rs::WINDOWS_1252.encode(c.encode_utf8(&mut buf));
+                        let (_, _, lossy) =
+                            encoding_rs::WINDOWS_1252.encode(c.encode_utf8(&mut buf));
                         if lossy {
                             '?'
                         } else {
@@ -558,7 +559,10 @@ impl ExportStyle {
                         }
                     })
                     .collect();
-                encoding_rs::WINDOWS_1252.encode(&representable).0.into_owned()
+                encoding_rs::WINDOWS_1252
+                    .encode(&representable)
+                    .0
+                    .into_owned()
             }
             ExportStyle::Maraude => text.into_bytes(),
             _ => {

@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 pub fn bin_dir() -> PathBuf {
     // Unwrap safety: test executables live in target/<profile>/deps.
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target directory").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .to_path_buf()
 }
 
 /// A workspace binary by name.
@@ -33,13 +36,21 @@ pub fn run(name: &str, args: &[&str]) -> Output {
 
 /// Standard output and error of a run, as text.
 pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Runs a binary and asserts it succeeded.
 pub fn ok(name: &str, args: &[&str]) -> String {
     let out = run(name, args);
-    assert!(out.status.success(), "{name} {args:?} failed:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed:\n{}",
+        text(&out)
+    );
     text(&out)
 }
 
@@ -56,7 +67,10 @@ pub fn require_tool(tool: &str, install_hint: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        assert!(!in_ci(), "{tool} is required under CI=true ({install_hint})");
+        assert!(
+            !in_ci(),
+            "{tool} is required under CI=true ({install_hint})"
+        );
         println!("SKIP: {tool} not found ({install_hint}); this test did not run");
     }
     found
@@ -73,10 +87,20 @@ impl Territory {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let t = Territory { dir };
-        ok("synchro-keys", &["hub-new", "--dir", t.path("hub").to_str().unwrap()]);
         ok(
             "synchro-keys",
-            &["linkage", "new", "--epoch", "1", "--out", t.path("custodian/linkage.key").to_str().unwrap()],
+            &["hub-new", "--dir", t.path("hub").to_str().unwrap()],
+        );
+        ok(
+            "synchro-keys",
+            &[
+                "linkage",
+                "new",
+                "--epoch",
+                "1",
+                "--out",
+                t.path("custodian/linkage.key").to_str().unwrap(),
+            ],
         );
         t
     }
@@ -115,14 +139,22 @@ impl Territory {
                 "--secret",
                 &self.p("custodian/linkage.key"),
                 "--to",
-                ws.join(format!("keys/operator-{id}.pub.toml")).to_str().unwrap(),
+                ws.join(format!("keys/operator-{id}.pub.toml"))
+                    .to_str()
+                    .unwrap(),
                 "--out",
                 &wrapped,
             ],
         );
         ok(
             "synchro-agent",
-            &["install-secret", "--config", ws.join("agent.toml").to_str().unwrap(), "--wrapped", &wrapped],
+            &[
+                "install-secret",
+                "--config",
+                ws.join("agent.toml").to_str().unwrap(),
+                "--wrapped",
+                &wrapped,
+            ],
         );
         ws
     }

@@ -182,6 +182,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         hub_recipient: hub.recipient.to_string_lossy().into_owned(),
         hub_url: None,
         ca_certificate: None,
+        quiet: true,
     })?;
     synchro_keys::linkage::create(&workspace.join("keys/linkage-secret.key"), 1)?;
     let config = workspace.join("agent.toml");

@@ -27,6 +27,9 @@ pub struct InitArgs {
     /// PEM file of the CA that signed the hub's certificate (copied into the workspace)
     #[arg(long)]
     pub ca_certificate: Option<PathBuf>,
+    /// Print nothing (for scripted set-ups)
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Arguments of `install-secret`.
@@ -90,6 +93,9 @@ pub fn init(args: &InitArgs) -> Result<()> {
     std::fs::create_dir_all(args.dir.join("receipts"))?;
     // Validate what was written, so a bad --hub-url fails now rather than at the first run.
     config::load(&config_path)?;
+    if args.quiet {
+        return Ok(());
+    }
     let (_, _, public_path) = synchro_keys::operator::files(&keys_dir, &args.operator_id);
     println!("Agent workspace created in {}", args.dir.display());
     println!("  configuration: {}", config_path.display());

@@ -2,7 +2,7 @@
 
 pub mod bench;
 pub mod check;
-// pub mod demo;
+pub mod demo;
 pub mod init;
 pub mod run;
 
@@ -34,7 +34,7 @@ pub struct ExportArgs {
     /// Report language: fr or en (default: the configuration's)
     #[arg(long)]
     pub lang: Option<Lang>,
-    /// No progress bar
+    /// No progress bar and no summary (errors and refusals are still printed)
     #[arg(long)]
     pub quiet: bool,
 }
@@ -61,8 +61,13 @@ impl Prepared {
     /// Opens the export and resolves the profile's columns in it.
     pub fn open(&self, input: &Path, period: Period) -> Result<(Export, Mapper)> {
         let export = Export::open(input, &self.profile.file).map_err(|e| self.localised(e))?;
-        let mapper = Mapper::new(&self.profile, &export, period, self.cfg.config.policy.birth_date)
-            .map_err(|e| self.localised(e))?;
+        let mapper = Mapper::new(
+            &self.profile,
+            &export,
+            period,
+            self.cfg.config.policy.birth_date,
+        )
+        .map_err(|e| self.localised(e))?;
         Ok((export, mapper))
     }
 
@@ -135,9 +140,15 @@ pub fn judge(
     })?;
     let mut report = outcome.report;
     if !outcome.duplicate_hashes.is_empty() {
-        let export = Export::open(input, &prepared.profile.file).map_err(|e| prepared.localised(e))?;
-        locate_duplicates(export, &mapper.local_id_column(), &outcome.duplicate_hashes, &mut report)
-            .map_err(|e| prepared.localised(e))?;
+        let export =
+            Export::open(input, &prepared.profile.file).map_err(|e| prepared.localised(e))?;
+        locate_duplicates(
+            export,
+            &mapper.local_id_column(),
+            &outcome.duplicate_hashes,
+            &mut report,
+        )
+        .map_err(|e| prepared.localised(e))?;
         return Ok(Verdict::Refused(report));
     }
     if report.rows_rejected > prepared.cfg.config.policy.max_rejected_rows {

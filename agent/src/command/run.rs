@@ -221,7 +221,9 @@ pub fn run(args: &RunArgs) -> Result<Option<RunSummary>> {
     receipt
         .write(&receipt_path)
         .with_context(|| format!("cannot write {}", receipt_path.display()))?;
-    print_summary(&receipt, &receipt_path, prepared.lang);
+    if !a.quiet {
+        print_summary(&receipt, &receipt_path, prepared.lang);
+    }
     if let Delivery::UploadFailed { error, .. } = &receipt.delivery {
         bail!(
             "upload failed: {error}. The sealed batch is kept at {}; retry with `synchro-agent send --batch {}`",
@@ -247,18 +249,20 @@ fn deliver(cfg: &LoadedConfig, batch: &Path, signature: &BatchSignature) -> Deli
 }
 
 fn print_summary(receipt: &Receipt, receipt_path: &Path, lang: Lang) {
-    let (sent, rejected, batch, delivered) = match lang {
+    let (sent, rejected, batch, delivered, receipt_label) = match lang {
         Lang::Fr => (
             "dossiers envoyés",
             "lignes rejetées",
             "lot chiffré",
             "remise",
+            "reçu",
         ),
         Lang::En => (
             "records sent",
             "rows rejected",
             "encrypted batch",
             "delivery",
+            "receipt",
         ),
     };
     match lang {
@@ -289,7 +293,7 @@ fn print_summary(receipt: &Receipt, receipt_path: &Path, lang: Lang) {
         Delivery::UploadFailed { url, error } => format!("{url}: {error}"),
     };
     println!("  {delivered}: {how}");
-    println!("  receipt: {}", receipt_path.display());
+    println!("  {receipt_label}: {}", receipt_path.display());
 }
 
 /// Uploads a sealed batch written earlier (after a failed upload or an offline run).

@@ -33,26 +33,49 @@ fn every_bad_input_gets_its_located_error_and_nothing_is_sent() {
     let cfg = ws.join("agent.toml");
     let cfg = cfg.to_str().unwrap();
     let mut cases = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(corpus()).unwrap().flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(corpus())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
-    for expected_path in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "expected")) {
+    for expected_path in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "expected"))
+    {
         let stem = expected_path.file_stem().unwrap().to_str().unwrap();
         let input = entries
             .iter()
-            .find(|p| p.file_stem().is_some_and(|s| s == stem) && p.extension().is_some_and(|e| e != "expected"))
+            .find(|p| {
+                p.file_stem().is_some_and(|s| s == stem)
+                    && p.extension().is_some_and(|e| e != "expected")
+            })
             .unwrap_or_else(|| panic!("no input file for {stem}"));
         let expected = std::fs::read_to_string(expected_path).unwrap();
         let mut lines = expected.lines();
-        let exit: i32 = lines.next().unwrap().trim_start_matches("exit ").parse().unwrap();
+        let exit: i32 = lines
+            .next()
+            .unwrap()
+            .trim_start_matches("exit ")
+            .parse()
+            .unwrap();
         let input = input.to_str().unwrap();
 
-        let check = run("synchro-agent", &["check", "--config", cfg, "--input", input, "--period", "2026-10"]);
+        let check = run(
+            "synchro-agent",
+            &[
+                "check", "--config", cfg, "--input", input, "--period", "2026-10",
+            ],
+        );
         let out = text(&check);
         assert_eq!(check.status.code(), Some(exit), "{stem}: exit code\n{out}");
         for line in lines {
             assert!(out.contains(line), "{stem}: expected {line:?} in:\n{out}");
         }
-        assert!(!out.contains("panicked") && !out.contains("Error {"), "{stem}: {out}");
+        assert!(
+            !out.contains("panicked") && !out.contains("Error {"),
+            "{stem}: {out}"
+        );
 
         let out_dir = t.path(&format!("out-{stem}"));
         std::fs::create_dir_all(&out_dir).unwrap();
@@ -60,15 +83,33 @@ fn every_bad_input_gets_its_located_error_and_nothing_is_sent() {
         let before_receipts = files_in(&ws.join("receipts"));
         let runned = run(
             "synchro-agent",
-            &["run", "--config", cfg, "--input", input, "--period", "2026-10", "--out", batch.to_str().unwrap()],
+            &[
+                "run",
+                "--config",
+                cfg,
+                "--input",
+                input,
+                "--period",
+                "2026-10",
+                "--out",
+                batch.to_str().unwrap(),
+            ],
         );
         if exit == 0 {
             assert!(runned.status.success(), "{stem}: {}", text(&runned));
             assert!(batch.exists());
         } else {
             assert!(!runned.status.success(), "{stem}: run must refuse");
-            assert!(files_in(&out_dir).is_empty(), "{stem}: left {:?}", files_in(&out_dir));
-            assert_eq!(files_in(&ws.join("receipts")), before_receipts, "{stem}: receipts changed");
+            assert!(
+                files_in(&out_dir).is_empty(),
+                "{stem}: left {:?}",
+                files_in(&out_dir)
+            );
+            assert_eq!(
+                files_in(&ws.join("receipts")),
+                before_receipts,
+                "{stem}: receipts changed"
+            );
         }
         cases += 1;
     }
@@ -83,9 +124,22 @@ fn english_reports_on_request() {
     let input = corpus().join("invalid-dates.csv");
     let out = run(
         "synchro-agent",
-        &["check", "--lang", "en", "--config", ws.join("agent.toml").to_str().unwrap(), "--input", input.to_str().unwrap(), "--period", "2026-10"],
+        &[
+            "check",
+            "--lang",
+            "en",
+            "--config",
+            ws.join("agent.toml").to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--period",
+            "2026-10",
+        ],
     );
     let out = text(&out);
-    assert!(out.contains("line 2, column D \"naissance\": birth date: impossible date"), "{out}");
+    assert!(
+        out.contains("line 2, column D \"naissance\": birth date: impossible date"),
+        "{out}"
+    );
     assert!(out.contains("rows read: 4"), "{out}");
 }

@@ -14,15 +14,33 @@ use synchro_tests::{ok, run, text, Territory};
 /// birth dates in every format an export or a log could spell them.
 fn identities(export: &Path, profile: &Profile) -> Vec<String> {
     let mut e = Export::open(export, &profile.file).unwrap();
-    let folded: Vec<String> = e.headers.iter().map(|h| synchro_shared::normalise::fold_value(h)).collect();
+    let folded: Vec<String> = e
+        .headers
+        .iter()
+        .map(|h| synchro_shared::normalise::fold_value(h))
+        .collect();
     let col = |field: &str| {
-        let header = profile.columns.iter().find(|(f, _)| f.name() == field).map(|(_, h)| h.clone());
-        header.and_then(|h| folded.iter().position(|x| *x == synchro_shared::normalise::fold_value(&h)))
+        let header = profile
+            .columns
+            .iter()
+            .find(|(f, _)| f.name() == field)
+            .map(|(_, h)| h.clone());
+        header.and_then(|h| {
+            folded
+                .iter()
+                .position(|x| *x == synchro_shared::normalise::fold_value(&h))
+        })
     };
-    let name_cols: Vec<usize> = ["birth_name", "usage_name", "first_names"].iter().filter_map(|f| col(f)).collect();
+    let name_cols: Vec<usize> = ["birth_name", "usage_name", "first_names"]
+        .iter()
+        .filter_map(|f| col(f))
+        .collect();
     let date_col = col("birth_date").unwrap();
     let mut out = Vec::new();
-    let mut row = Row { line: 0, cells: csv::StringRecord::new() };
+    let mut row = Row {
+        line: 0,
+        cells: csv::StringRecord::new(),
+    };
     while e.next_row(&mut row).unwrap() {
         for &c in &name_cols {
             let raw = row.cells.get(c).unwrap_or("").trim().to_string();
@@ -37,7 +55,9 @@ fn identities(export: &Path, profile: &Profile) -> Vec<String> {
                 out.push(raw);
             }
         }
-        if let Ok(DateValue::Full(d)) = parse_date(row.cells.get(date_col).unwrap_or(""), DateKind::Birth, 2026) {
+        if let Ok(DateValue::Full(d)) =
+            parse_date(row.cells.get(date_col).unwrap_or(""), DateKind::Birth, 2026)
+        {
             // Children's birth dates can equal a contact date of the period; adults' cannot.
             if d.year() < 2015 {
                 out.push(d.format("%d/%m/%Y").to_string());
@@ -74,28 +94,66 @@ fn no_identity_in_anything_the_agent_sends_prints_or_logs() {
         let input = export.path.to_str().unwrap();
         let profile = Profile::load(&ws.join("profile.toml")).unwrap();
         let needles = identities(&export.path, &profile);
-        assert!(needles.len() > 20, "the scan must have identities to look for");
+        assert!(
+            needles.len() > 20,
+            "the scan must have identities to look for"
+        );
         // Canary: the same scan finds the identities in the export itself, so a leak would show.
         if export.path.extension().is_some_and(|e| e == "csv") {
-            let source = String::from_utf8_lossy(&std::fs::read(&export.path).unwrap()).into_owned();
-            let found = needles.iter().filter(|n| source.contains(n.as_str())).count();
-            assert!(found >= 20, "{}: the scan finds only {found} identities in the export", op.id);
+            let source =
+                String::from_utf8_lossy(&std::fs::read(&export.path).unwrap()).into_owned();
+            let found = needles
+                .iter()
+                .filter(|n| source.contains(n.as_str()))
+                .count();
+            assert!(
+                found >= 20,
+                "{}: the scan finds only {found} identities in the export",
+                op.id
+            );
         }
 
         let mut haystack: Vec<(String, Vec<u8>)> = Vec::new();
-        let check = run("synchro-agent", &["-v", "check", "--config", cfg, "--input", input, "--period", "2026-10"]);
+        let check = run(
+            "synchro-agent",
+            &[
+                "-v", "check", "--config", cfg, "--input", input, "--period", "2026-10",
+            ],
+        );
         haystack.push(("check output".into(), text(&check).into_bytes()));
         let preview = t.path(&format!("{}-preview.jsonl", op.id));
         let out = ok(
             "synchro-agent",
-            &["-v", "preview", "--config", cfg, "--input", input, "--period", "2026-10", "--out", preview.to_str().unwrap()],
+            &[
+                "-v",
+                "preview",
+                "--config",
+                cfg,
+                "--input",
+                input,
+                "--period",
+                "2026-10",
+                "--out",
+                preview.to_str().unwrap(),
+            ],
         );
         haystack.push(("preview output".into(), out.into_bytes()));
         haystack.push(("preview file".into(), std::fs::read(&preview).unwrap()));
         let batch = t.path(&format!("{}.age", op.id));
         let out = ok(
             "synchro-agent",
-            &["-v", "run", "--config", cfg, "--input", input, "--period", "2026-10", "--out", batch.to_str().unwrap()],
+            &[
+                "-v",
+                "run",
+                "--config",
+                cfg,
+                "--input",
+                input,
+                "--period",
+                "2026-10",
+                "--out",
+                batch.to_str().unwrap(),
+            ],
         );
         haystack.push(("run output".into(), out.into_bytes()));
         let ciphertext = std::fs::read(&batch).unwrap();
@@ -115,7 +173,11 @@ fn no_identity_in_anything_the_agent_sends_prints_or_logs() {
         for (what, bytes) in &haystack {
             let hay = String::from_utf8_lossy(bytes);
             for needle in &needles {
-                assert!(!hay.contains(needle.as_str()), "{}: an identity string appears in the {what}", op.id);
+                assert!(
+                    !hay.contains(needle.as_str()),
+                    "{}: an identity string appears in the {what}",
+                    op.id
+                );
             }
         }
         checked += needles.len();

@@ -25,13 +25,16 @@ fn certs() -> Certs {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(rcgen::DnType::CommonName, "Synchro test CA");
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Synchro test CA");
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     params
         .subject_alt_names
-        .push(rcgen::SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+        .push(rcgen::SanType::IpAddress(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::LOCALHOST,
+        )));
     let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
     Certs {
         ca_pem: ca_cert.pem(),
@@ -45,7 +48,11 @@ fn certs() -> Certs {
 type Received = Arc<Mutex<Vec<(String, usize)>>>;
 
 /// A one-endpoint HTTPS server that verifies uploads exactly as the hub does.
-fn serve(certs: &Certs, operator: OperatorPublic, identity: age::x25519::Identity) -> (u16, Received) {
+fn serve(
+    certs: &Certs,
+    operator: OperatorPublic,
+    identity: age::x25519::Identity,
+) -> (u16, Received) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -83,7 +90,9 @@ fn serve(certs: &Certs, operator: OperatorPublic, identity: age::x25519::Identit
                     k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
                 })
             };
-            let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) else { continue };
+            let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) else {
+                continue;
+            };
             let mut body = vec![0u8; len];
             if reader.read_exact(&mut body).is_err() {
                 continue;
@@ -92,13 +101,40 @@ fn serve(certs: &Certs, operator: OperatorPublic, identity: age::x25519::Identit
                 .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
                 .and_then(|j| BatchSignature::from_json(&String::from_utf8_lossy(&j)).ok());
             let (status, reply) = match sig {
-                None => ("400 Bad Request", r#"{"status":"refused","code":"unsigned","message":"no signature"}"#.to_string()),
-                Some(sig) => match open_batch(&body, &sig, &operator, &identity, &Acceptance { key_epochs: vec![1], key_fingerprints: vec![] }) {
+                None => (
+                    "400 Bad Request",
+                    r#"{"status":"refused","code":"unsigned","message":"no signature"}"#
+                        .to_string(),
+                ),
+                Some(sig) => match open_batch(
+                    &body,
+                    &sig,
+                    &operator,
+                    &identity,
+                    &Acceptance {
+                        key_epochs: vec![1],
+                        key_fingerprints: vec![],
+                    },
+                ) {
                     Ok(batch) => {
-                        sink.lock().unwrap().push((batch.header.operator_id.clone(), batch.records.len()));
-                        ("200 OK", format!(r#"{{"status":"accepted","message":"{} records","batch_id":"b1"}}"#, batch.records.len()))
+                        sink.lock()
+                            .unwrap()
+                            .push((batch.header.operator_id.clone(), batch.records.len()));
+                        (
+                            "200 OK",
+                            format!(
+                                r#"{{"status":"accepted","message":"{} records","batch_id":"b1"}}"#,
+                                batch.records.len()
+                            ),
+                        )
                     }
-                    Err(r) => ("400 Bad Request", format!(r#"{{"status":"refused","code":"{}","message":"refused"}}"#, r.code())),
+                    Err(r) => (
+                        "400 Bad Request",
+                        format!(
+                            r#"{{"status":"refused","code":"{}","message":"refused"}}"#,
+                            r.code()
+                        ),
+                    ),
                 },
             };
             let _ = write!(
@@ -123,7 +159,12 @@ fn uploads_verify_the_hub_certificate_and_survive_a_failed_attempt() {
     let other = certs();
     std::fs::write(t.path("other.pem"), &other.server_pem).unwrap();
 
-    let scenario = Scenario::generate(Config { operators: 1, months: 1, first_period: (2026, 10), ..Config::default() });
+    let scenario = Scenario::generate(Config {
+        operators: 1,
+        months: 1,
+        first_period: (2026, 10),
+        ..Config::default()
+    });
     let files = scenario.write_exports(&t.path("data")).unwrap();
     let op = &scenario.operators[0];
     let ws_probe = t.path("probe");
@@ -131,32 +172,74 @@ fn uploads_verify_the_hub_certificate_and_survive_a_failed_attempt() {
     // The server needs the operator's public key, so create the workspace first with a URL
     // that is fixed once the server has a port.
     let listener_port_placeholder = "https://127.0.0.1:1";
-    let ws = t.operator(&op.id, &scenario.profile(0), &["--hub-url", listener_port_placeholder, "--ca-certificate", &t.p("ca.pem")]);
-    let operator = synchro_keys::operator::load_public(&ws.join(format!("keys/operator-{}.pub.toml", op.id))).unwrap();
+    let ws = t.operator(
+        &op.id,
+        &scenario.profile(0),
+        &[
+            "--hub-url",
+            listener_port_placeholder,
+            "--ca-certificate",
+            &t.p("ca.pem"),
+        ],
+    );
+    let operator =
+        synchro_keys::operator::load_public(&ws.join(format!("keys/operator-{}.pub.toml", op.id)))
+            .unwrap();
     let (port, received) = serve(&c, operator, t.hub_identity());
     let cfg_path = ws.join("agent.toml");
-    let cfg_text = std::fs::read_to_string(&cfg_path).unwrap().replace(listener_port_placeholder, &format!("https://127.0.0.1:{port}"));
+    let cfg_text = std::fs::read_to_string(&cfg_path).unwrap().replace(
+        listener_port_placeholder,
+        &format!("https://127.0.0.1:{port}"),
+    );
     std::fs::write(&cfg_path, &cfg_text).unwrap();
     let cfg = cfg_path.to_str().unwrap();
     let input = files[0].path.to_str().unwrap();
 
     // 1. Verified against the configured CA.
-    let out = ok("synchro-agent", &["run", "--config", cfg, "--input", input, "--period", "2026-10"]);
+    let out = ok(
+        "synchro-agent",
+        &[
+            "run", "--config", cfg, "--input", input, "--period", "2026-10",
+        ],
+    );
     assert!(out.contains("accepted"), "{out}");
-    assert_eq!(received.lock().unwrap().as_slice(), &[(op.id.clone(), files[0].rows)]);
+    assert_eq!(
+        received.lock().unwrap().as_slice(),
+        &[(op.id.clone(), files[0].rows)]
+    );
 
     // 2. Pinned to the hub's own certificate.
-    let pinned = cfg_text.replace("ca_certificate = \"hub-ca.pem\"", &format!("pinned_certificate = {:?}", t.p("server.pem")));
+    let pinned = cfg_text.replace(
+        "ca_certificate = \"hub-ca.pem\"",
+        &format!("pinned_certificate = {:?}", t.p("server.pem")),
+    );
     std::fs::write(&cfg_path, &pinned).unwrap();
-    let out = ok("synchro-agent", &["run", "--config", cfg, "--input", input, "--period", "2026-10"]);
+    let out = ok(
+        "synchro-agent",
+        &[
+            "run", "--config", cfg, "--input", input, "--period", "2026-10",
+        ],
+    );
     assert!(out.contains("accepted"), "{out}");
 
     // 3. A wrong pin refuses the connection; the sealed batch is kept, and `send` delivers it.
-    std::fs::write(&cfg_path, pinned.replace(&t.p("server.pem"), &t.p("other.pem"))).unwrap();
-    let failed = run("synchro-agent", &["run", "--config", cfg, "--input", input, "--period", "2026-10"]);
+    std::fs::write(
+        &cfg_path,
+        pinned.replace(&t.p("server.pem"), &t.p("other.pem")),
+    )
+    .unwrap();
+    let failed = run(
+        "synchro-agent",
+        &[
+            "run", "--config", cfg, "--input", input, "--period", "2026-10",
+        ],
+    );
     let msg = text(&failed);
     assert_eq!(failed.status.code(), Some(2), "{msg}");
-    assert!(msg.contains("upload failed") && msg.contains("synchro-agent send --batch"), "{msg}");
+    assert!(
+        msg.contains("upload failed") && msg.contains("synchro-agent send --batch"),
+        "{msg}"
+    );
     let kept = msg
         .split("synchro-agent send --batch ")
         .nth(1)
@@ -164,9 +247,16 @@ fn uploads_verify_the_hub_certificate_and_survive_a_failed_attempt() {
         .unwrap()
         .to_string();
     assert!(std::path::Path::new(&kept).exists());
-    assert_eq!(received.lock().unwrap().len(), 2, "nothing reached the server");
+    assert_eq!(
+        received.lock().unwrap().len(),
+        2,
+        "nothing reached the server"
+    );
     std::fs::write(&cfg_path, &pinned).unwrap();
-    let out = ok("synchro-agent", &["send", "--config", cfg, "--batch", &kept]);
+    let out = ok(
+        "synchro-agent",
+        &["send", "--config", cfg, "--batch", &kept],
+    );
     assert!(out.contains("accepted"), "{out}");
     assert_eq!(received.lock().unwrap().len(), 3);
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use synchro_shared::normalise::{parse_date, BirthDate, DateKind, NormalisedNames};
-use synchro_shared::pseudonym::{LinkageSecret, MatchKeyDeriver, ReferenceDeriver, ReferenceSecret, KEY_SET_VERSION};
+use synchro_shared::pseudonym::{
+    LinkageSecret, MatchKeyDeriver, ReferenceDeriver, ReferenceSecret, KEY_SET_VERSION,
+};
 use synchro_shared::template::Sex;
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/match_keys_v1.json");
@@ -73,20 +75,31 @@ fn compute() -> Value {
 
 #[test]
 fn match_keys_and_references_match_the_frozen_vectors() {
-    let frozen: Value = serde_json::from_str(&std::fs::read_to_string(PATH).expect("vectors file")).unwrap();
+    let frozen: Value =
+        serde_json::from_str(&std::fs::read_to_string(PATH).expect("vectors file")).unwrap();
     let now = compute();
     assert_eq!(frozen["key_set_version"], now["key_set_version"]);
-    let (a, b) = (frozen["cases"].as_array().unwrap(), now["cases"].as_array().unwrap());
+    let (a, b) = (
+        frozen["cases"].as_array().unwrap(),
+        now["cases"].as_array().unwrap(),
+    );
     assert_eq!(a.len(), b.len());
     for (f, n) in a.iter().zip(b) {
         assert_eq!(f, n, "match keys changed for {}", f["birth_name"]);
     }
     assert_eq!(frozen["references"], now["references"]);
-    assert_eq!(frozen["linkage_secret_fingerprint"], now["linkage_secret_fingerprint"]);
+    assert_eq!(
+        frozen["linkage_secret_fingerprint"],
+        now["linkage_secret_fingerprint"]
+    );
 }
 
 #[test]
 #[ignore = "regenerates the frozen vectors; run only with a key-set version change"]
 fn write_vectors() {
-    std::fs::write(PATH, serde_json::to_string_pretty(&compute()).unwrap() + "\n").unwrap();
+    std::fs::write(
+        PATH,
+        serde_json::to_string_pretty(&compute()).unwrap() + "\n",
+    )
+    .unwrap();
 }
