@@ -1,6 +1,6 @@
 //! Maps an export row to the template: validated attributes and the identity behind the keys.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use chrono::{Datelike, NaiveDate};
 use synchro_shared::batch::Period;
@@ -78,7 +78,7 @@ pub struct Mapper {
     /// Column of each field, indexed by `Field::index`.
     columns: Vec<Option<ColumnRef>>,
     /// Folded export value → code, indexed by `Field::index`.
-    values: Vec<HashMap<String, String>>,
+    values: Vec<FxHashMap<String, String>>,
     list_separators: Vec<char>,
     period: Period,
     minimisation: BirthDateMinimisation,
@@ -127,9 +127,9 @@ impl Mapper {
                 }
             }
         }
-        let mut values = vec![HashMap::new(); Field::ALL.len()];
+        let mut values = vec![FxHashMap::default(); Field::ALL.len()];
         for (field, map) in &profile.values {
-            values[field.index()] = map.clone();
+            values[field.index()] = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         }
         Ok(Mapper {
             columns,
@@ -410,19 +410,18 @@ impl<'a> RowContext<'a> {
         let code = mapped
             .or_else(|| builtin_code(field, &folded))
             .unwrap_or(folded.as_str());
-        let unknown =
-            (code == UNKNOWN_CODE && mapped.is_some()) || UNKNOWN_VALUES.contains(&folded.as_str());
-        let parsed = if code == UNKNOWN_CODE && mapped.is_some() {
+        let mapped_unknown = code == UNKNOWN_CODE && mapped.is_some();
+        let parsed = if mapped_unknown {
             None
         } else {
             parse(code).or_else(|| parse(raw.trim()))
         };
+        // The "not known" spellings are looked up only when the value did not parse.
+        let unknown =
+            parsed.is_none() && (mapped_unknown || UNKNOWN_VALUES.contains(&folded.as_str()));
         self.fold = folded;
-        if parsed.is_some() {
+        if parsed.is_some() || unknown {
             return parsed;
-        }
-        if unknown {
-            return None;
         }
         self.problem(
             field,

@@ -45,6 +45,23 @@ impl Derivers {
     }
 }
 
+/// Appends `local_id,record_ref` as a CSV line, quoting the local id only when it needs it.
+fn push_reference_line(out: &mut Vec<u8>, local_id: &str, record_ref: &str) {
+    if local_id
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.push(b'"');
+        out.extend_from_slice(local_id.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(local_id.as_bytes());
+    }
+    out.push(b',');
+    out.extend_from_slice(record_ref.as_bytes());
+    out.push(b'\n');
+}
+
 /// What one chunk produced, in file order.
 pub struct ChunkOutput {
     /// JSON lines of the accepted records.
@@ -85,9 +102,6 @@ fn process_chunk(
         report: Report::default(),
         id_hashes: Vec::with_capacity(rows.len()),
     };
-    let mut refs = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
     let mut problems = Vec::new();
     for row in rows {
         out.report.rows_read += 1;
@@ -122,16 +136,11 @@ fn process_chunk(
                 .household_id
                 .as_deref()
                 .map(|h| derivers.refs.household_ref(h));
-            // Unwrap safety: serialising a record of strings, numbers and enums into a Vec cannot fail.
-            serde_json::to_writer(&mut out.payload, &*record).expect("record serialises");
+            record.write_json(&mut out.payload);
             out.payload.push(b'\n');
-            // Unwrap safety: writing CSV into a Vec cannot fail.
-            refs.write_record([mapped.local_id.as_str(), record.record_ref.as_str()])
-                .expect("writing to memory");
+            push_reference_line(&mut out.refs, &mapped.local_id, &record.record_ref);
         }
     }
-    // Unwrap safety: flushing a Vec-backed writer cannot fail.
-    out.refs = refs.into_inner().expect("writing to memory");
     out
 }
 

@@ -360,6 +360,10 @@ pub fn parse_date(raw: &str, kind: DateKind, reference_year: i32) -> Result<Date
     {
         return Ok(DateValue::Missing);
     }
+    // Fast path for the two shapes most exports use (DD/MM/YYYY and YYYY-MM-DD).
+    if let Some(v) = parse_common_shape(s, reference_year) {
+        return v;
+    }
     // Excel serials written with decimals ("31861.0", "31861,5") before splitting on dots.
     if let Some((int, frac)) = s.split_once(['.', ',']) {
         if int.len() == 5
@@ -466,6 +470,40 @@ pub fn parse_date(raw: &str, kind: DateKind, reference_year: i32) -> Result<Date
         [single] => parse_single_number(single, reference_year),
         _ => Err(DateError::Unrecognised),
     }
+}
+
+/// DD/MM/YYYY or YYYY-MM-DD with exactly those widths; `None` for any other shape.
+fn parse_common_shape(s: &str, reference_year: i32) -> Option<Result<DateValue, DateError>> {
+    let b = s.as_bytes();
+    if b.len() != 10 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = if b[2] == b'/' && b[5] == b'/' {
+        (num(6..10)?, num(3..5)?, num(0..2)?)
+    } else if b[4] == b'-' && b[7] == b'-' {
+        (num(0..4)?, num(5..7)?, num(8..10)?)
+    } else {
+        return None;
+    };
+    // Zeroed parts (00/00/1987) have their own meaning: leave them to the general parser.
+    if d == 0 || m == 0 || y == 0 {
+        return None;
+    }
+    let year = y as i32;
+    Some(plausible_year(year, reference_year).and_then(|year| {
+        NaiveDate::from_ymd_opt(year, m, d)
+            .map(DateValue::Full)
+            .ok_or(DateError::Impossible {
+                day: d,
+                month: m,
+                year,
+            })
+    }))
 }
 
 /// Accepts years from 1880 to the year after the reference year.

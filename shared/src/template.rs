@@ -531,3 +531,213 @@ mod tests {
         assert_eq!(AgeBand::from_age(80), AgeBand::Senior);
     }
 }
+
+/// Appends a JSON string literal, escaping only when needed (wire values are almost always
+/// plain ASCII codes, dates and base64url).
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let plain = s
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Unwrap safety: serialising a &str into a Vec cannot fail.
+        serde_json::to_writer(&mut *out, s).expect("string serialises");
+    }
+}
+
+fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
+    use chrono::Datelike;
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if (0..=9999).contains(&y) {
+        let y = y as u32;
+        out.extend_from_slice(&[
+            b'"',
+            b'0' + (y / 1000) as u8,
+            b'0' + (y / 100 % 10) as u8,
+            b'0' + (y / 10 % 10) as u8,
+            b'0' + (y % 10) as u8,
+            b'-',
+            b'0' + (m / 10) as u8,
+            b'0' + (m % 10) as u8,
+            b'-',
+            b'0' + (day / 10) as u8,
+            b'0' + (day % 10) as u8,
+            b'"',
+        ]);
+    } else {
+        // Unwrap safety: a date always serialises.
+        serde_json::to_writer(&mut *out, &d).expect("date serialises");
+    }
+}
+
+impl Record {
+    /// Appends the record as one JSON object, byte for byte what `serde_json` writes for it.
+    ///
+    /// The agent serialises a million records per run; this writer skips serde's generic
+    /// machinery (a property test checks it against `serde_json`).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"ref\":");
+        push_json_str(out, &self.record_ref);
+        if let Some(hh) = &self.household_ref {
+            out.extend_from_slice(b",\"hh\":");
+            push_json_str(out, hh);
+        }
+        out.extend_from_slice(b",\"k\":{");
+        for (i, (family, values)) in self.keys.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(out, family.code());
+            out.extend_from_slice(b":[");
+            for (j, v) in values.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                push_json_str(out, v);
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b"},\"nq\":");
+        push_json_str(out, self.name_quality.code());
+        out.extend_from_slice(b",\"dq\":");
+        push_json_str(out, self.birth_date_quality.code());
+        let field = |name: &[u8], out: &mut Vec<u8>| {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name);
+            out.extend_from_slice(b"\":");
+        };
+        if let Some(v) = self.sex {
+            field(b"sex", out);
+            push_json_str(out, v.code());
+        }
+        if let Some(v) = self.birth_year {
+            field(b"by", out);
+            out.extend_from_slice(v.to_string().as_bytes());
+        }
+        if let Some(v) = self.age_band {
+            field(b"ab", out);
+            push_json_str(out, v.code());
+        }
+        if let Some(v) = self.household_role {
+            field(b"role", out);
+            push_json_str(out, v.code());
+        }
+        if let Some(v) = self.household_size {
+            field(b"hs", out);
+            out.extend_from_slice(v.to_string().as_bytes());
+        }
+        field(b"sit", out);
+        push_json_str(out, self.living_situation.code());
+        if let Some(v) = self.first_contact {
+            field(b"fc", out);
+            push_date(out, v);
+        }
+        field(b"lc", out);
+        push_date(out, self.last_contact);
+        if let Some(v) = &self.municipality {
+            field(b"com", out);
+            push_json_str(out, v);
+        }
+        if let Some(v) = self.nationality {
+            field(b"nat", out);
+            push_json_str(out, v.code());
+        }
+        if let Some(v) = self.admin_status {
+            field(b"adm", out);
+            push_json_str(out, v.code());
+        }
+        if let Some(v) = self.resources {
+            field(b"res", out);
+            push_json_str(out, v.code());
+        }
+        if let Some(v) = self.siao_request {
+            field(b"siao", out);
+            out.extend_from_slice(if v { b"true" } else { b"false" });
+        }
+        if let Some(v) = self.social_housing_request {
+            field(b"sne", out);
+            out.extend_from_slice(if v { b"true" } else { b"false" });
+        }
+        if let Some(v) = self.exit_date {
+            field(b"xd", out);
+            push_date(out, v);
+        }
+        if let Some(v) = self.exit_destination {
+            field(b"xdest", out);
+            push_json_str(out, v.code());
+        }
+        if !self.needs.is_empty() {
+            field(b"needs", out);
+            out.push(b'[');
+            for (i, n) in self.needs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                push_json_str(out, n.code());
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use crate::pseudonym::{KeyFamily, MatchKeys};
+    use proptest::prelude::*;
+
+    fn pick<T: Copy>(all: &[T], i: usize) -> T {
+        all[i % all.len()]
+    }
+
+    proptest! {
+        #[test]
+        fn hand_written_json_equals_serde(
+            seed in proptest::collection::vec(0usize..1000, 24),
+            optional in proptest::collection::vec(any::<bool>(), 16),
+            muni in "[0-9]{2}[0-9AB][0-9]{2}|\"x\\\\y\u{e9}",
+            by in 1890i32..2026,
+            days in 0u32..20000,
+        ) {
+            let date = |k: u32| NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + chrono::Days::new(u64::from((days + k) % 20000));
+            let mut keys = MatchKeys::new();
+            for (i, f) in KeyFamily::ALL.iter().enumerate() {
+                if optional[i % optional.len()] {
+                    keys.insert(*f, (0..(seed[i] % 3 + 1)).map(|j| format!("k{i}_{j}")).collect());
+                }
+            }
+            let o = |i: usize| optional[i % optional.len()];
+            let r = Record {
+                record_ref: format!("r_{}", seed[0]),
+                household_ref: o(0).then(|| format!("h_{}", seed[1])),
+                keys,
+                name_quality: pick(NameQuality::ALL, seed[2]),
+                birth_date_quality: pick(BirthDateQuality::ALL, seed[3]),
+                sex: o(1).then(|| pick(Sex::ALL, seed[4])),
+                birth_year: o(2).then_some(by),
+                age_band: o(3).then(|| pick(AgeBand::ALL, seed[5])),
+                household_role: o(4).then(|| pick(HouseholdRole::ALL, seed[6])),
+                household_size: o(5).then_some((seed[7] % 30) as u16 + 1),
+                living_situation: pick(LivingSituation::ALL, seed[8]),
+                first_contact: o(6).then(|| date(1)),
+                last_contact: date(2),
+                municipality: o(7).then(|| muni.clone()),
+                nationality: o(8).then(|| pick(NationalityGroup::ALL, seed[9])),
+                admin_status: o(9).then(|| pick(AdminStatus::ALL, seed[10])),
+                resources: o(10).then(|| pick(Resources::ALL, seed[11])),
+                siao_request: o(11).then_some(seed[12] % 2 == 0),
+                social_housing_request: o(12).then_some(seed[13] % 2 == 0),
+                exit_date: o(13).then(|| date(3)),
+                exit_destination: o(14).then(|| pick(ExitDestination::ALL, seed[14])),
+                needs: if o(15) { vec![pick(Need::ALL, seed[15]), pick(Need::ALL, seed[16] + 1)] } else { vec![] },
+            };
+            let mut mine = Vec::new();
+            r.write_json(&mut mine);
+            prop_assert_eq!(String::from_utf8(mine).unwrap(), serde_json::to_string(&r).unwrap());
+        }
+    }
+}
