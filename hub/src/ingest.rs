@@ -25,6 +25,35 @@ pub struct Acceptance {
 /// Why a batch is refused. Each has a stable machine code and a human sentence.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
+    /// No signature came with the upload.
+    #[error(
+        "the upload carries no Synchro-Signature header: batches must be signed by the operator"
+    )]
+    Unsigned,
+    /// The signature cannot be read (including a malformed period).
+    #[error("the signature is malformed: {0}")]
+    SignatureFormat(String),
+    /// The operator is not enrolled.
+    #[error("operator {0} is not enrolled at this hub; ask the technical operator to run `synchro-hub operator add`")]
+    UnknownOperator(String),
+    /// The operator is disabled.
+    #[error("operator {0} is disabled at this hub")]
+    DisabledOperator(String),
+    /// The body is larger than allowed.
+    #[error("the batch is larger than the hub accepts ({limit_mib} MiB, limits.max_batch_mib)")]
+    Oversize {
+        /// The limit.
+        limit_mib: u64,
+    },
+    /// The nonce was used before: a replayed upload.
+    #[error("this signed upload was already received once (replayed nonce); build a new batch with `synchro-agent run`")]
+    Replay,
+    /// The signature is too old to be checked against replays.
+    #[error("the batch was signed more than {days} days ago; build it again")]
+    Stale {
+        /// Window in days.
+        days: u32,
+    },
     /// The signature does not verify with the enrolled key.
     #[error("the signature does not verify against the signing key enrolled for operator {0}")]
     BadSignature(String),
@@ -70,6 +99,13 @@ impl Refusal {
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
+            Refusal::Unsigned => "unsigned",
+            Refusal::SignatureFormat(_) => "malformed_signature",
+            Refusal::UnknownOperator(_) => "unknown_operator",
+            Refusal::DisabledOperator(_) => "disabled_operator",
+            Refusal::Oversize { .. } => "oversize",
+            Refusal::Replay => "replay",
+            Refusal::Stale { .. } => "stale_signature",
             Refusal::BadSignature(_) => "bad_signature",
             Refusal::WrongOperator { .. } => "wrong_operator",
             Refusal::CiphertextMismatch => "ciphertext_mismatch",
@@ -78,6 +114,27 @@ impl Refusal {
             Refusal::Version(_) => "unsupported_version",
             Refusal::WrongEpoch { .. } => "wrong_key_epoch",
             Refusal::HeaderMismatch { .. } => "header_mismatch",
+        }
+    }
+}
+
+impl Refusal {
+    /// The HTTP status that goes with the refusal.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Refusal::Unsigned | Refusal::SignatureFormat(_) | Refusal::Malformed(_) => 400,
+            Refusal::BadSignature(_)
+            | Refusal::WrongOperator { .. }
+            | Refusal::UnknownOperator(_) => 401,
+            Refusal::DisabledOperator(_) => 403,
+            Refusal::Replay => 409,
+            Refusal::Oversize { .. } => 413,
+            Refusal::Stale { .. }
+            | Refusal::CiphertextMismatch
+            | Refusal::Decrypt
+            | Refusal::Version(_)
+            | Refusal::WrongEpoch { .. }
+            | Refusal::HeaderMismatch { .. } => 422,
         }
     }
 }

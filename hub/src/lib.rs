@@ -1,8 +1,19 @@
 //! The Synchro hub, run by the technical operator.
 //!
-//! - [`ingest`]: verifies and opens an operator's sealed batch (signature, decryption, format,
-//!   versions, key epoch), refusing it with a precise, machine-readable reason.
+//! - [`config`]: `hub.toml`, validated at start-up.
+//! - [`ingest`]: verifies and opens an operator's sealed batch, refusing it with a precise reason.
+//! - [`store`]: all SQL, on SQLite or PostgreSQL.
+//! - [`audit`]: the Merkle-tree audit log and its signed checkpoints.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod accounts;
+pub mod audit;
+pub mod command;
+pub mod config;
+pub mod demo;
 pub mod ingest;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod web;

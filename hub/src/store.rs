@@ -1,0 +1,764 @@
+//! All of the hub's SQL, in one place, portable between SQLite and PostgreSQL.
+//!
+//! Queries are runtime queries through sqlx's `Any` driver with `$N` placeholders, which both
+//! backends accept, so the same statement runs on both and one test suite covers both. Each
+//! statement starts with the name of the function that runs it. Writes that append to the audit
+//! log are serialised in-process (one hub process writes), which keeps audit sequence numbers
+//! gap-free on both backends without table locks.
+
+use std::str::FromStr;
+
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::audit;
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Storage errors, mapped from the driver in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or opened.
+    #[error("cannot open the database ({0}); check database.url and that the server is running")]
+    Connect(String),
+    /// A schema migration failed.
+    #[error("cannot migrate the database schema: {0}")]
+    Migrate(String),
+    /// Something already exists.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// Something is missing.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound("row".into()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::AlreadyExists(db.message().to_string())
+            }
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+/// Result of store operations.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An enrolled operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolledOperator {
+    /// Operator id.
+    pub id: String,
+    /// Human name.
+    pub display_name: String,
+    /// Ed25519 public key, base64.
+    pub signing_public_key: String,
+    /// age recipient.
+    pub age_recipient: String,
+    /// Uploads accepted.
+    pub active: bool,
+    /// Unix seconds.
+    pub enrolled_at: i64,
+}
+
+/// A record ready to store: references, re-keyed match keys, attributes.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// Record reference.
+    pub record_ref: String,
+    /// Household reference.
+    pub household_ref: Option<String>,
+    /// YYYY-MM-DD.
+    pub last_contact: String,
+    /// JSON attributes.
+    pub attributes: String,
+    /// (family code, hub-keyed value).
+    pub keys: Vec<(&'static str, String)>,
+}
+
+/// A verified batch to store.
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    /// Hub batch id.
+    pub id: String,
+    /// Operator.
+    pub operator_id: String,
+    /// YYYY-MM.
+    pub period: String,
+    /// Hex SHA-256 of the ciphertext.
+    pub ciphertext_sha256: String,
+    /// The signature's nonce.
+    pub nonce: String,
+    /// The raw age file.
+    pub ciphertext: Vec<u8>,
+    /// The signature JSON.
+    pub signature: String,
+    /// Records rejected at the operator.
+    pub rejected_count: i64,
+    /// Linkage epoch.
+    pub key_epoch: i64,
+    /// Template version.
+    pub template_version: i64,
+    /// Key-set version.
+    pub key_set_version: i64,
+    /// Agent version.
+    pub agent_version: String,
+    /// Unix seconds.
+    pub received_at: i64,
+    /// The records.
+    pub records: Vec<StoredRecord>,
+}
+
+/// What storing a batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored; `replaced` names the batch it replaced for the same operator and month.
+    Accepted {
+        /// The new batch id.
+        batch_id: String,
+        /// The replaced batch id.
+        replaced: Option<String>,
+    },
+    /// The identical batch was already stored: acknowledged, nothing duplicated.
+    Duplicate {
+        /// The stored batch id.
+        batch_id: String,
+    },
+    /// The nonce was already used by another upload: a replay.
+    Replay,
+}
+
+/// One month's submission, for the web interface and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// Operator.
+    pub operator_id: String,
+    /// YYYY-MM.
+    pub period: String,
+    /// Records.
+    pub row_count: i64,
+    /// Rejected at the operator.
+    pub rejected_count: i64,
+    /// Unix seconds.
+    pub received_at: i64,
+    /// Batch id.
+    pub batch_id: String,
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeCounts {
+    /// Records past the retention after last contact.
+    pub records: u64,
+    /// Raw ciphertexts dropped.
+    pub raw_batches: u64,
+    /// Audit entries past their retention (pruned from the live table only after a checkpoint).
+    pub nonces: u64,
+    /// Expired sessions.
+    pub sessions: u64,
+}
+
+/// The hub's database.
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// Serialises writes that append to the audit log (see the module doc).
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+/// Rows bound per multi-row INSERT: below SQLite's 32,766 parameters with 8 columns.
+const INSERT_CHUNK: usize = 1000;
+
+impl Store {
+    /// Opens (creating SQLite files if needed) and migrates the database.
+    pub async fn connect(url: &str, password: Option<&str>) -> Result<Self> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            Backend::Sqlite => url.to_string(),
+            Backend::Postgres => match password {
+                Some(pw) => with_password(url, pw),
+                None => url.to_string(),
+            },
+        };
+        let mut options =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL and FULL sync: an acknowledged batch survives a killed process or host.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|e| StoreError::Connect(redact(&e.to_string())))?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        Ok(Store {
+            pool,
+            backend,
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ----- operators -----
+
+    /// Enrols an operator.
+    pub async fn add_operator(&self, op: &EnrolledOperator) -> Result<()> {
+        sqlx::query(
+            "-- add_operator()\nINSERT INTO operators (id, display_name, signing_public_key, age_recipient, active, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&op.id)
+        .bind(&op.display_name)
+        .bind(&op.signing_public_key)
+        .bind(&op.age_recipient)
+        .bind(i64::from(op.active))
+        .bind(op.enrolled_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::AlreadyExists(_) => StoreError::AlreadyExists(format!("operator {}", op.id)),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    /// Enables or disables an operator; returns false when unknown.
+    pub async fn set_operator_active(&self, id: &str, active: bool) -> Result<bool> {
+        let r =
+            sqlx::query("-- set_operator_active()\nUPDATE operators SET active = $1 WHERE id = $2")
+                .bind(i64::from(active))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Every enrolled operator.
+    pub async fn operators(&self) -> Result<Vec<EnrolledOperator>> {
+        let rows = sqlx::query(
+            "-- operators()\nSELECT id, display_name, signing_public_key, age_recipient, active, enrolled_at FROM operators ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(operator_from_row).collect()
+    }
+
+    /// One operator.
+    pub async fn operator(&self, id: &str) -> Result<Option<EnrolledOperator>> {
+        let row = sqlx::query(
+            "-- operator()\nSELECT id, display_name, signing_public_key, age_recipient, active, enrolled_at FROM operators WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(operator_from_row).transpose()
+    }
+
+    // ----- batches -----
+
+    /// Stores a verified batch in one transaction: replaces the operator's batch for that
+    /// month, refuses a reused nonce, acknowledges an identical resubmission, and appends the
+    /// audit entries. Returns after commit (durable).
+    pub async fn ingest_batch(&self, batch: &NewBatch, actor: &str) -> Result<IngestOutcome> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let existing = sqlx::query(
+            "-- ingest_batch(): existing\nSELECT id, ciphertext_sha256 FROM batches WHERE operator_id = $1 AND period = $2",
+        )
+        .bind(&batch.operator_id)
+        .bind(&batch.period)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let existing: Option<(String, String)> =
+            existing.map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)));
+        if let Some((id, sha)) = &existing {
+            if *sha == batch.ciphertext_sha256 {
+                tx.rollback().await?;
+                return Ok(IngestOutcome::Duplicate {
+                    batch_id: id.clone(),
+                });
+            }
+        }
+        let nonce = sqlx::query("-- ingest_batch(): nonce\nINSERT INTO nonces (nonce, operator_id, seen_at) VALUES ($1, $2, $3)")
+            .bind(&batch.nonce)
+            .bind(&batch.operator_id)
+            .bind(batch.received_at)
+            .execute(&mut *tx)
+            .await;
+        match nonce.map_err(StoreError::from) {
+            Ok(_) => {}
+            Err(StoreError::AlreadyExists(_)) => {
+                tx.rollback().await?;
+                return Ok(IngestOutcome::Replay);
+            }
+            Err(e) => return Err(e),
+        }
+        if let Some((old, _)) = &existing {
+            sqlx::query("-- ingest_batch(): replace\nDELETE FROM batches WHERE id = $1")
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "-- ingest_batch(): batch\nINSERT INTO batches (id, operator_id, period, ciphertext_sha256, row_count, rejected_count, key_epoch, template_version, key_set_version, agent_version, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&batch.id)
+        .bind(&batch.operator_id)
+        .bind(&batch.period)
+        .bind(&batch.ciphertext_sha256)
+        .bind(batch.records.len() as i64)
+        .bind(batch.rejected_count)
+        .bind(batch.key_epoch)
+        .bind(batch.template_version)
+        .bind(batch.key_set_version)
+        .bind(&batch.agent_version)
+        .bind(batch.received_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("-- ingest_batch(): blob\nINSERT INTO batch_blobs (batch_id, ciphertext, signature) VALUES ($1, $2, $3)")
+            .bind(&batch.id)
+            .bind(batch.ciphertext.clone())
+            .bind(&batch.signature)
+            .execute(&mut *tx)
+            .await?;
+        for (chunk_no, chunk) in batch.records.chunks(INSERT_CHUNK).enumerate() {
+            let base = chunk_no * INSERT_CHUNK;
+            let mut sql = String::from(
+                "-- ingest_batch(): records\nINSERT INTO records (batch_id, idx, operator_id, period, record_ref, household_ref, last_contact, attributes) VALUES ",
+            );
+            push_placeholders(&mut sql, chunk.len(), 8);
+            let mut q = sqlx::query(&sql);
+            for (i, r) in chunk.iter().enumerate() {
+                q = q
+                    .bind(&batch.id)
+                    .bind((base + i) as i64)
+                    .bind(&batch.operator_id)
+                    .bind(&batch.period)
+                    .bind(&r.record_ref)
+                    .bind(r.household_ref.clone())
+                    .bind(&r.last_contact)
+                    .bind(&r.attributes);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let keys: Vec<(usize, &str, &str)> = batch
+            .records
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.keys.iter().map(move |(f, v)| (i, *f, v.as_str())))
+            .collect();
+        for chunk in keys.chunks(INSERT_CHUNK * 2) {
+            let mut sql = String::from("-- ingest_batch(): keys\nINSERT INTO match_keys (batch_id, idx, family, value) VALUES ");
+            push_placeholders(&mut sql, chunk.len(), 4);
+            let mut q = sqlx::query(&sql);
+            for (i, f, v) in chunk {
+                q = q.bind(&batch.id).bind(*i as i64).bind(*f).bind(*v);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let mut details = serde_json::json!({
+            "operator": batch.operator_id,
+            "period": batch.period,
+            "batch": batch.id,
+            "records": batch.records.len(),
+            "ciphertext_sha256": batch.ciphertext_sha256,
+        });
+        let action = match &existing {
+            Some((old, _)) => {
+                details["replaced_batch"] = serde_json::Value::String(old.clone());
+                "batch_replaced"
+            }
+            None => "batch_ingested",
+        };
+        append_audit(&mut tx, actor, action, details, batch.received_at).await?;
+        tx.commit().await?;
+        Ok(IngestOutcome::Accepted {
+            batch_id: batch.id.clone(),
+            replaced: existing.map(|(id, _)| id),
+        })
+    }
+
+    /// Submissions received, per operator and month.
+    pub async fn submissions(&self) -> Result<Vec<Submission>> {
+        let rows = sqlx::query(
+            "-- submissions()\nSELECT operator_id, period, row_count, rejected_count, received_at, id FROM batches ORDER BY period DESC, operator_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Submission {
+                operator_id: r.get(0),
+                period: r.get(1),
+                row_count: r.get(2),
+                rejected_count: r.get(3),
+                received_at: r.get(4),
+                batch_id: r.get(5),
+            })
+            .collect())
+    }
+
+    /// Records stored for a batch (for tests and integrity checks).
+    pub async fn record_count(&self, batch_id: &str) -> Result<(i64, i64)> {
+        let r = sqlx::query("-- record_count()\nSELECT (SELECT COUNT(*) FROM records WHERE batch_id = $1), (SELECT COUNT(*) FROM match_keys WHERE batch_id = $1)")
+            .bind(batch_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.get(0), r.get(1)))
+    }
+
+    /// The raw ciphertext and signature of a batch, while retained.
+    pub async fn raw_batch(&self, batch_id: &str) -> Result<Option<(Option<Vec<u8>>, String)>> {
+        let r = sqlx::query(
+            "-- raw_batch()\nSELECT ciphertext, signature FROM batch_blobs WHERE batch_id = $1",
+        )
+        .bind(batch_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.map(|r| (r.get(0), r.get(1))))
+    }
+
+    // ----- audit -----
+
+    /// Appends one audit event in its own transaction.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        details: serde_json::Value,
+        at: i64,
+    ) -> Result<u64> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let seq = append_audit(&mut tx, actor, action, details, at).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Every audit leaf, in order.
+    pub async fn audit_leaves(&self) -> Result<Vec<(i64, String)>> {
+        let rows =
+            sqlx::query("-- audit_leaves()\nSELECT seq, leaf FROM audit_entries ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The latest signed checkpoint note.
+    pub async fn last_checkpoint(&self) -> Result<Option<(i64, String)>> {
+        let r = sqlx::query("-- last_checkpoint()\nSELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Every stored checkpoint note.
+    pub async fn checkpoints(&self) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "-- checkpoints()\nSELECT tree_size, note FROM checkpoints ORDER BY tree_size",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Saves a signed checkpoint (a tree size is signed once).
+    pub async fn save_checkpoint(&self, size: i64, note: &str, at: i64) -> Result<()> {
+        sqlx::query("-- save_checkpoint()\nINSERT INTO checkpoints (tree_size, note, signed_at) VALUES ($1, $2, $3) ON CONFLICT (tree_size) DO NOTHING")
+            .bind(size)
+            .bind(note)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs raw SQL; for tamper tests only.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
+    }
+
+    // ----- retention -----
+
+    /// Deletes what retention no longer allows; audited by the caller.
+    ///
+    /// Records go `records_months` after the person's last contact. Until linkage exists,
+    /// the person is approximated by the operator's record reference: a record is purged when
+    /// no record with the same reference at that operator has a recent contact.
+    pub async fn purge(
+        &self,
+        record_cutoff: &str,
+        raw_cutoff: i64,
+        now: i64,
+    ) -> Result<PurgeCounts> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let records = sqlx::query(
+            "-- purge(): records\nDELETE FROM records WHERE last_contact < $1 AND NOT EXISTS (SELECT 1 FROM records recent WHERE recent.operator_id = records.operator_id AND recent.record_ref = records.record_ref AND recent.last_contact >= $1)",
+        )
+        .bind(record_cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("-- purge(): orphan keys\nDELETE FROM match_keys WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.batch_id = match_keys.batch_id AND r.idx = match_keys.idx)")
+            .execute(&mut *tx)
+            .await?;
+        let raw_batches = sqlx::query(
+            "-- purge(): raw batches\nUPDATE batch_blobs SET ciphertext = NULL WHERE ciphertext IS NOT NULL AND batch_id IN (SELECT id FROM batches WHERE received_at < $1)",
+        )
+        .bind(raw_cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let nonces = sqlx::query("-- purge(): nonces\nDELETE FROM nonces WHERE seen_at < $1")
+            .bind(raw_cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let sessions =
+            sqlx::query("-- purge(): sessions\nDELETE FROM sessions WHERE expires_at < $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let counts = PurgeCounts {
+            records,
+            raw_batches,
+            nonces,
+            sessions,
+        };
+        append_audit(
+            &mut tx,
+            "hub",
+            "purge",
+            serde_json::to_value(&counts).unwrap_or_default(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    // ----- accounts -----
+
+    /// Creates an admin account with an argon2 hash.
+    pub async fn create_admin(&self, username: &str, password_hash: &str, at: i64) -> Result<()> {
+        sqlx::query("-- create_admin()\nINSERT INTO admins (username, password_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(username)
+            .bind(password_hash)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::AlreadyExists(_) => StoreError::AlreadyExists(format!("account {username}")),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// An admin's password hash.
+    pub async fn admin_hash(&self, username: &str) -> Result<Option<String>> {
+        let r =
+            sqlx::query("-- admin_hash()\nSELECT password_hash FROM admins WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(r.map(|r| r.get(0)))
+    }
+
+    /// Stores a session by the hash of its token.
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        username: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query("-- create_session()\nINSERT INTO sessions (token_hash, username, expires_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(username)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user of a live session.
+    pub async fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<String>> {
+        let r = sqlx::query("-- session_user()\nSELECT username FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.map(|r| r.get(0)))
+    }
+}
+
+async fn append_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &str,
+    action: &str,
+    details: serde_json::Value,
+    at: i64,
+) -> Result<u64> {
+    let next: i64 = sqlx::query(
+        "-- append_audit(): next\nSELECT COALESCE(MAX(seq), -1) + 1 FROM audit_entries",
+    )
+    .fetch_one(&mut **tx)
+    .await?
+    .get(0);
+    let leaf = audit::event_leaf(next as u64, at, actor, action, details);
+    sqlx::query("-- append_audit()\nINSERT INTO audit_entries (seq, leaf) VALUES ($1, $2)")
+        .bind(next)
+        .bind(leaf)
+        .execute(&mut **tx)
+        .await?;
+    Ok(next as u64)
+}
+
+fn operator_from_row(r: &sqlx::any::AnyRow) -> Result<EnrolledOperator> {
+    Ok(EnrolledOperator {
+        id: r.try_get(0)?,
+        display_name: r.try_get(1)?,
+        signing_public_key: r.try_get(2)?,
+        age_recipient: r.try_get(3)?,
+        active: r.try_get::<i64, _>(4)? == 1,
+        enrolled_at: r.try_get(5)?,
+    })
+}
+
+/// Appends `($1, $2, …), (…)` for `rows` rows of `cols` columns.
+fn push_placeholders(sql: &mut String, rows: usize, cols: usize) {
+    use std::fmt::Write as _;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            let _ = write!(
+                sql,
+                "{}${}",
+                if c == 0 { "" } else { ", " },
+                r * cols + c + 1
+            );
+        }
+        sql.push(')');
+    }
+}
+
+/// Inserts a password into a postgres URL (`postgres://user@host/db`).
+fn with_password(url: &str, password: &str) -> String {
+    let encoded: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        rest.split_once('@')
+            .map(|(user, host)| (scheme, user, host))
+    }) {
+        Some((scheme, user, host)) => format!("{scheme}://{user}:{encoded}@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Removes any password from a database message or URL before it is shown.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_inclusive(char::is_whitespace) {
+        match word.find("://") {
+            Some(i) => {
+                let (scheme, rest) = word.split_at(i + 3);
+                match (rest.find('@'), rest.find(':')) {
+                    (Some(at), Some(colon)) if colon < at => {
+                        out.push_str(scheme);
+                        out.push_str(&rest[..colon]);
+                        out.push_str(":***");
+                        out.push_str(&rest[at..]);
+                    }
+                    _ => out.push_str(word),
+                }
+            }
+            None => out.push_str(word),
+        }
+    }
+    out
+}
+
+impl FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        if s.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if s.starts_with("postgres") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(format!("unknown database URL scheme in {}", redact(s)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_and_redaction() {
+        let mut s = String::new();
+        push_placeholders(&mut s, 2, 3);
+        assert_eq!(s, "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            with_password("postgres://u@h/db", "p@ss"),
+            "postgres://u:p%40ss@h/db"
+        );
+        assert_eq!(
+            redact("error for postgres://u:secret@h/db here"),
+            "error for postgres://u:***@h/db here"
+        );
+    }
+}
