@@ -636,6 +636,24 @@ impl Store {
     }
 }
 
+/// Runs one administrative statement (CREATE/DROP DATABASE) on a server URL; for tests and
+/// set-up scripts. Errors are returned as text with any password removed.
+pub async fn admin_execute(url: &str, sql: &str) -> std::result::Result<(), String> {
+    install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(|e| redact(&e.to_string()))?;
+    let result = sqlx::query(sql)
+        .execute(&pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| redact(&e.to_string()));
+    pool.close().await;
+    result
+}
+
 async fn append_audit(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     actor: &str,

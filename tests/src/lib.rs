@@ -117,7 +117,25 @@ impl Territory {
 
     /// Creates an operator workspace, wraps and installs the secret, and writes its profile.
     pub fn operator(&self, id: &str, profile: &str, extra_init: &[&str]) -> PathBuf {
-        let ws = self.path(id);
+        self.operator_in(
+            id,
+            id,
+            &self.p("hub/hub-recipient.txt"),
+            profile,
+            extra_init,
+        )
+    }
+
+    /// Like [`Territory::operator`], in folder `name`, for the hub whose recipient file is given.
+    pub fn operator_in(
+        &self,
+        name: &str,
+        id: &str,
+        recipient: &str,
+        profile: &str,
+        extra_init: &[&str],
+    ) -> PathBuf {
+        let ws = self.path(name);
         let mut args = vec![
             "init",
             "--dir",
@@ -125,13 +143,12 @@ impl Territory {
             "--operator-id",
             id,
             "--hub-recipient",
+            recipient,
         ];
-        let recipient = self.p("hub/hub-recipient.txt");
-        args.push(&recipient);
         args.extend_from_slice(extra_init);
         ok("synchro-agent", &args);
         std::fs::write(ws.join("profile.toml"), profile).expect("write profile");
-        let wrapped = self.p(&format!("wrapped-{id}.txt"));
+        let wrapped = self.p(&format!("wrapped-{name}.txt"));
         ok(
             "synchro-keys",
             &[
@@ -169,4 +186,298 @@ impl Default for Territory {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The documented variable naming the PostgreSQL server for tests (an admin URL with password,
+/// e.g. `postgres://postgres:secret@127.0.0.1/synchro_test`); each test creates its own database.
+pub const POSTGRES_VAR: &str = "SYNCHRO_TEST_POSTGRES_URL";
+
+/// A database for one test: SQLite in a temporary file, or a fresh PostgreSQL database.
+pub struct TestDatabase {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// URL without password.
+    pub url: String,
+    /// File holding the password (PostgreSQL).
+    pub password_file: Option<std::path::PathBuf>,
+    admin_url: Option<String>,
+    name: Option<String>,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let (Some(admin), Some(name)) = (&self.admin_url, &self.name) {
+            let admin = admin.clone();
+            let name = name.clone();
+            // Best effort: a leftover test database is harmless and named as such.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    use sqlx_free::drop_database;
+                    drop_database(&admin, &name).await
+                })
+                .ok()
+            })
+            .join();
+        }
+    }
+}
+
+/// Minimal PostgreSQL administration through the hub's store dependency (sqlx via the hub crate).
+mod sqlx_free {
+    pub async fn create_database(admin: &str, name: &str) -> Result<(), String> {
+        synchro_hub::store::admin_execute(admin, &format!("CREATE DATABASE {name}")).await
+    }
+    pub async fn drop_database(admin: &str, name: &str) -> Result<(), String> {
+        synchro_hub::store::admin_execute(
+            admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await
+    }
+}
+
+/// The backends to test on: SQLite always; PostgreSQL when [`POSTGRES_VAR`] is set (skip line on
+/// a laptop without it, failure under `CI=true`).
+pub fn test_databases(dir: &Path) -> Vec<TestDatabase> {
+    let mut out = vec![TestDatabase {
+        backend: "sqlite",
+        url: format!("sqlite://{}", dir.join("hub-test.db").display()),
+        password_file: None,
+        admin_url: None,
+        name: None,
+    }];
+    match std::env::var(POSTGRES_VAR) {
+        Ok(admin) if !admin.is_empty() => {
+            let name = format!("synchro_t_{}", hex::encode(rand_bytes()));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(sqlx_free::create_database(&admin, &name))
+                .unwrap_or_else(|e| panic!("cannot create a test database on {POSTGRES_VAR}: {e}"));
+            let (without_password, password) = split_password(&admin);
+            let base = without_password
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(without_password);
+            let password_file = dir.join(format!("{name}.password"));
+            synchro_keys::secret_file::write_secret(&password_file, &password)
+                .expect("password file");
+            out.push(TestDatabase {
+                backend: "postgres",
+                url: format!("{base}/{name}"),
+                password_file: Some(password_file),
+                admin_url: Some(admin),
+                name: Some(name),
+            });
+        }
+        _ => {
+            assert!(
+                !in_ci(),
+                "{POSTGRES_VAR} must be set under CI=true (.ci/run starts PostgreSQL)"
+            );
+            println!("SKIP: {POSTGRES_VAR} not set; PostgreSQL half of this test did not run");
+        }
+    }
+    out
+}
+
+fn rand_bytes() -> [u8; 6] {
+    let mut b = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("random");
+    b
+}
+
+/// Splits `postgres://user:pw@host/db` into the URL without password and the password.
+fn split_password(url: &str) -> (String, String) {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            if let Some((user, pw)) = userinfo.split_once(':') {
+                return (format!("{scheme}://{user}@{host}"), pw.to_string());
+            }
+        }
+    }
+    (url.to_string(), String::new())
+}
+
+/// A free loopback port (bound then released; the hub binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A hub created with `synchro-hub init` and run with `synchro-hub serve`, as a real process.
+pub struct HubProcess {
+    /// hub.toml.
+    pub config: std::path::PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The CA certificate agents trust.
+    pub ca: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl HubProcess {
+    /// Initialises a hub in `dir` on `db` (not started).
+    pub fn init(dir: &Path, db: &TestDatabase) -> Self {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "init".to_string(),
+            "--dir".into(),
+            dir.to_string_lossy().into_owned(),
+            "--territory".into(),
+            "test".into(),
+            "--listen".into(),
+            listen,
+            "--database-url".into(),
+            db.url.clone(),
+        ];
+        if let Some(pw) = &db.password_file {
+            args.push("--database-password-file".into());
+            args.push(pw.to_string_lossy().into_owned());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok("synchro-hub", &refs);
+        HubProcess {
+            config: dir.join("hub.toml"),
+            url: format!("https://127.0.0.1:{port}"),
+            ca: dir.join("tls/ca.pem"),
+            child: None,
+        }
+    }
+
+    /// Starts `serve` and waits for its "listening" line (no sleeping).
+    pub fn start(&mut self) {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(bin("synchro-hub"))
+            .args(["serve", "--config", self.config.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start synchro-hub serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read serve output");
+        assert!(
+            line.contains("listening on"),
+            "synchro-hub serve did not start: {line:?}"
+        );
+        self.child = Some(child);
+    }
+
+    /// Kills the server with SIGKILL (no chance to finish anything).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The hub's CLI with this configuration.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--config", self.config.to_str().unwrap()]);
+        ok("synchro-hub", &all)
+    }
+
+    /// Enrols an operator workspace created by [`Territory::operator`].
+    pub fn enrol(&self, ws: &Path, id: &str) {
+        let public = ws.join(format!("keys/operator-{id}.pub.toml"));
+        self.cli(&[
+            "operator",
+            "add",
+            "--public",
+            public.to_str().unwrap(),
+            "--name",
+            id,
+        ]);
+    }
+
+    /// Opens the hub's store from the test (alongside the running server).
+    pub fn store(&self, db: &TestDatabase) -> synchro_hub::store::Store {
+        let password = db.password_file.as_ref().map(|p| {
+            std::fs::read_to_string(p)
+                .expect("password")
+                .trim()
+                .to_string()
+        });
+        let url = if db.backend == "sqlite" {
+            db.url.clone()
+        } else {
+            db.url.clone()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(synchro_hub::store::Store::connect(
+            &url,
+            password.as_deref(),
+        ))
+        .expect("store")
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs a future to completion on a fresh runtime (tests are synchronous).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// Posts raw bytes to the hub's batch endpoint, trusting `ca`; returns (status, JSON reply).
+pub fn post_batch(
+    url: &str,
+    ca: &Path,
+    body: &[u8],
+    signature_json: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use base64::Engine as _;
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).expect("ca");
+    for cert in rustls_pemfile::certs(&mut &pem[..]) {
+        roots.add(cert.expect("cert")).expect("root");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("tls")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(tls))
+        .build();
+    let mut req = agent.post(&format!("{url}/api/v1/batches"));
+    if let Some(sig) = signature_json {
+        req = req.set(
+            "Synchro-Signature",
+            &base64::engine::general_purpose::STANDARD.encode(sig),
+        );
+    }
+    let (status, body) = match req.send_bytes(body) {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("cannot reach the hub: {e}"),
+    };
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
 }

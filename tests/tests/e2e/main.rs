@@ -1,6 +1,7 @@
 //! End-to-end tests across Synchro's binaries, as one integration binary.
 
 mod bad_input;
+mod hub_ingest;
 mod interop;
 mod privacy;
 mod quickstart;
