@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod hub_ingest;
+mod hub_refusals;
 mod interop;
 mod privacy;
 mod quickstart;
