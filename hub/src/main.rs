@@ -1,6 +1,6 @@
 //! `synchro-hub`: the technical operator's command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -62,15 +62,10 @@ enum Command {
     },
 }
 
-fn verify_batch(
-    batch: &PathBuf,
-    identity: &PathBuf,
-    operator: &PathBuf,
-    epochs: Vec<u32>,
-) -> Result<()> {
+fn verify_batch(batch: &Path, identity: &Path, operator: &Path, epochs: Vec<u32>) -> Result<()> {
     let ciphertext =
         std::fs::read(batch).with_context(|| format!("cannot read {}", batch.display()))?;
-    let mut sig_path = batch.clone().into_os_string();
+    let mut sig_path = batch.as_os_str().to_owned();
     sig_path.push(".sig");
     let sig_text = std::fs::read_to_string(&sig_path).with_context(|| {
         format!(

@@ -175,7 +175,8 @@ pub struct PurgeCounts {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// Serialises writes that append to the audit log (see the module doc).
+    /// Serialises every write of this process (see the module doc): on SQLite a transaction
+    /// that read before writing fails at once if another write slipped in between.
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -246,6 +247,7 @@ impl Store {
 
     /// Enrols an operator.
     pub async fn add_operator(&self, op: &EnrolledOperator) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
         sqlx::query(
             "-- add_operator()\nINSERT INTO operators (id, display_name, signing_public_key, age_recipient, active, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -266,6 +268,7 @@ impl Store {
 
     /// Enables or disables an operator; returns false when unknown.
     pub async fn set_operator_active(&self, id: &str, active: bool) -> Result<bool> {
+        let _guard = self.write_lock.lock().await;
         let r =
             sqlx::query("-- set_operator_active()\nUPDATE operators SET active = $1 WHERE id = $2")
                 .bind(i64::from(active))
@@ -449,6 +452,17 @@ impl Store {
         Ok((r.get(0), r.get(1)))
     }
 
+    /// Integrity counts: batches whose stored records differ from their row count, and records
+    /// filed under another operator or month than their batch. Both must be zero.
+    pub async fn integrity(&self) -> Result<(i64, i64)> {
+        let r = sqlx::query(
+            "-- integrity()\nSELECT (SELECT COUNT(*) FROM batches b WHERE b.row_count <> (SELECT COUNT(*) FROM records r WHERE r.batch_id = b.id)), (SELECT COUNT(*) FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.operator_id <> b.operator_id OR r.period <> b.period)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((r.get(0), r.get(1)))
+    }
+
     /// The raw ciphertext and signature of a batch, while retained.
     pub async fn raw_batch(&self, batch_id: &str) -> Result<Option<(Option<Vec<u8>>, String)>> {
         let r = sqlx::query(
@@ -506,6 +520,7 @@ impl Store {
 
     /// Saves a signed checkpoint (a tree size is signed once).
     pub async fn save_checkpoint(&self, size: i64, note: &str, at: i64) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
         sqlx::query("-- save_checkpoint()\nINSERT INTO checkpoints (tree_size, note, signed_at) VALUES ($1, $2, $3) ON CONFLICT (tree_size) DO NOTHING")
             .bind(size)
             .bind(note)
@@ -586,6 +601,7 @@ impl Store {
 
     /// Creates an admin account with an argon2 hash.
     pub async fn create_admin(&self, username: &str, password_hash: &str, at: i64) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
         sqlx::query("-- create_admin()\nINSERT INTO admins (username, password_hash, created_at) VALUES ($1, $2, $3)")
             .bind(username)
             .bind(password_hash)
@@ -616,6 +632,7 @@ impl Store {
         username: &str,
         expires_at: i64,
     ) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
         sqlx::query("-- create_session()\nINSERT INTO sessions (token_hash, username, expires_at) VALUES ($1, $2, $3)")
             .bind(token_hash)
             .bind(username)

@@ -410,11 +410,7 @@ impl HubProcess {
                 .trim()
                 .to_string()
         });
-        let url = if db.backend == "sqlite" {
-            db.url.clone()
-        } else {
-            db.url.clone()
-        };
+        let url = db.url.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

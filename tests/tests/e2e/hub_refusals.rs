@@ -9,15 +9,29 @@ use synchro_tests::{block_on, ok, post_batch, test_databases, HubProcess, Territ
 fn sealed(ws: &Path, input: &Path, period: &str, out: &Path) -> (Vec<u8>, String) {
     ok(
         "synchro-agent",
-        &["run", "--config", ws.join("agent.toml").to_str().unwrap(), "--input", input.to_str().unwrap(), "--period", period, "--out", out.to_str().unwrap()],
+        &[
+            "run",
+            "--config",
+            ws.join("agent.toml").to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--period",
+            period,
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     let mut sig = out.as_os_str().to_owned();
     sig.push(".sig");
-    (std::fs::read(out).unwrap(), std::fs::read_to_string(PathBuf::from(sig)).unwrap())
+    (
+        std::fs::read(out).unwrap(),
+        std::fs::read_to_string(PathBuf::from(sig)).unwrap(),
+    )
 }
 
 fn resign(ws: &Path, operator_id: &str, ciphertext: &[u8], period: &str, rows: u64) -> String {
-    let key = synchro_keys::operator::load_signing_key(&ws.join("keys/operator-signing.key")).unwrap();
+    let key =
+        synchro_keys::operator::load_signing_key(&ws.join("keys/operator-signing.key")).unwrap();
     let d = ring::digest::digest(&ring::digest::SHA256, ciphertext);
     let mut sha = [0u8; 32];
     sha.copy_from_slice(d.as_ref());
@@ -38,7 +52,13 @@ fn resign(ws: &Path, operator_id: &str, ciphertext: &[u8], period: &str, rows: u
 #[test]
 fn refusals_are_specific_store_nothing_and_are_audited() {
     let t = Territory::new();
-    let scenario = Scenario::generate(Config { operators: 1, months: 1, first_period: (2026, 10), persons: 120, ..Config::default() });
+    let scenario = Scenario::generate(Config {
+        operators: 1,
+        months: 1,
+        first_period: (2026, 10),
+        persons: 120,
+        ..Config::default()
+    });
     let files = scenario.write_exports(&t.path("data")).unwrap();
     let input = files[0].path.clone();
     let rows = files[0].rows as u64;
@@ -48,12 +68,16 @@ fn refusals_are_specific_store_nothing_and_are_audited() {
         let hub_dir = t.path(&format!("hub-{b}"));
         let mut hub = HubProcess::init(&hub_dir, &db);
         // A 1 MiB limit so the oversize case stays small.
-        let cfg = std::fs::read_to_string(&hub.config).unwrap().replace("max_batch_mib = 512", "max_batch_mib = 1");
+        let cfg = std::fs::read_to_string(&hub.config)
+            .unwrap()
+            .replace("max_batch_mib = 512", "max_batch_mib = 1");
         std::fs::write(&hub.config, cfg).unwrap();
         hub.start();
         let recipient = hub_dir.join("keys/hub-recipient.txt");
         let recipient = recipient.to_str().unwrap();
-        let ws = |name: &str, id: &str, recipient: &str| t.operator_in(&format!("{name}-{b}"), id, recipient, &profile, &[]);
+        let ws = |name: &str, id: &str, recipient: &str| {
+            t.operator_in(&format!("{name}-{b}"), id, recipient, &profile, &[])
+        };
         let a = ws("a", "siao-69", recipient);
         let other = ws("b", "ccas-lyon", recipient);
         let ghost = ws("ghost", "ghost-op", recipient);
@@ -61,8 +85,23 @@ fn refusals_are_specific_store_nothing_and_are_audited() {
         let wrong_hub = ws("w", "chrs-rhone", &stranger_hub);
         let epoch2 = ws("e", "pass-hcl", recipient);
         std::fs::remove_file(epoch2.join("keys/linkage-secret.key")).unwrap();
-        ok("synchro-keys", &["linkage", "new", "--epoch", "2", "--out", epoch2.join("keys/linkage-secret.key").to_str().unwrap()]);
-        for (w, id) in [(&a, "siao-69"), (&other, "ccas-lyon"), (&wrong_hub, "chrs-rhone"), (&epoch2, "pass-hcl")] {
+        ok(
+            "synchro-keys",
+            &[
+                "linkage",
+                "new",
+                "--epoch",
+                "2",
+                "--out",
+                epoch2.join("keys/linkage-secret.key").to_str().unwrap(),
+            ],
+        );
+        for (w, id) in [
+            (&a, "siao-69"),
+            (&other, "ccas-lyon"),
+            (&wrong_hub, "chrs-rhone"),
+            (&epoch2, "pass-hcl"),
+        ] {
             hub.enrol(w, id);
         }
         let out = |n: &str| t.path(&format!("{n}-{b}.age"));
@@ -81,10 +120,17 @@ fn refusals_are_specific_store_nothing_and_are_audited() {
             let (got_status, reply) = post_batch(&hub.url, &hub.ca, body, sig);
             assert_eq!(got_status, status, "{b} {what}: {reply}");
             assert_eq!(reply["code"], code, "{b} {what}: {reply}");
-            assert!(reply["message"].as_str().is_some_and(|m| m.len() > 20), "{b} {what}: a human sentence");
+            assert!(
+                reply["message"].as_str().is_some_and(|m| m.len() > 20),
+                "{b} {what}: a human sentence"
+            );
             assert_eq!(stored(), before_stored, "{b} {what}: nothing stored");
             let leaves = block_on(store.audit_leaves()).unwrap();
-            assert_eq!(leaves.len(), before_audit + 1, "{b} {what}: one audit entry");
+            assert_eq!(
+                leaves.len(),
+                before_audit + 1,
+                "{b} {what}: one audit entry"
+            );
             let last: serde_json::Value = serde_json::from_str(&leaves.last().unwrap().1).unwrap();
             assert_eq!(last["action"], "batch_refused", "{b} {what}");
             assert_eq!(last["details"]["code"], code, "{b} {what}");
@@ -94,37 +140,111 @@ fn refusals_are_specific_store_nothing_and_are_audited() {
         assert_eq!(post_batch(&hub.url, &hub.ca, &a1, Some(&a1_sig)).0, 200);
         assert_eq!(post_batch(&hub.url, &hub.ca, &a2, Some(&a2_sig)).0, 200);
         check("unsigned", &a1, None, 400, "unsigned");
-        check("signed by another operator's key", &a1, Some(&resign(&other, "siao-69", &a1, "2026-10", rows)), 401, "bad_signature");
-        check("replay of the replaced upload", &a1, Some(&a1_sig), 409, "replay");
-        check("unknown operator", &g1, Some(&g1_sig), 401, "unknown_operator");
+        check(
+            "signed by another operator's key",
+            &a1,
+            Some(&resign(&other, "siao-69", &a1, "2026-10", rows)),
+            401,
+            "bad_signature",
+        );
+        check(
+            "replay of the replaced upload",
+            &a1,
+            Some(&a1_sig),
+            409,
+            "replay",
+        );
+        check(
+            "unknown operator",
+            &g1,
+            Some(&g1_sig),
+            401,
+            "unknown_operator",
+        );
         hub.cli(&["operator", "disable", "ccas-lyon"]);
-        check("disabled operator", &b1, Some(&b1_sig), 403, "disabled_operator");
-        check("wrong key epoch", &e1, Some(&e1_sig), 422, "wrong_key_epoch");
-        check("wrong hub recipient", &w1, Some(&w1_sig), 422, "wrong_recipient_or_damaged");
+        check(
+            "disabled operator",
+            &b1,
+            Some(&b1_sig),
+            403,
+            "disabled_operator",
+        );
+        check(
+            "wrong key epoch",
+            &e1,
+            Some(&e1_sig),
+            422,
+            "wrong_key_epoch",
+        );
+        check(
+            "wrong hub recipient",
+            &w1,
+            Some(&w1_sig),
+            422,
+            "wrong_recipient_or_damaged",
+        );
         let truncated = &a2[..a2.len() / 2];
-        check("truncated ciphertext", truncated, Some(&a2_sig), 422, "ciphertext_mismatch");
-        check("truncated and re-signed", truncated, Some(&resign(&a, "siao-69", truncated, "2026-10", rows)), 422, "wrong_recipient_or_damaged");
+        check(
+            "truncated ciphertext",
+            truncated,
+            Some(&a2_sig),
+            422,
+            "ciphertext_mismatch",
+        );
+        check(
+            "truncated and re-signed",
+            truncated,
+            Some(&resign(&a, "siao-69", truncated, "2026-10", rows)),
+            422,
+            "wrong_recipient_or_damaged",
+        );
         let mut tampered = a2.clone();
         let mid = tampered.len() / 2;
         tampered[mid] ^= 0x55;
-        check("tampered ciphertext", &tampered, Some(&a2_sig), 422, "ciphertext_mismatch");
+        check(
+            "tampered ciphertext",
+            &tampered,
+            Some(&a2_sig),
+            422,
+            "ciphertext_mismatch",
+        );
         let big = vec![7u8; 1024 * 1024 + 10];
         check("oversize body", &big, Some(&a2_sig), 413, "oversize");
-        let hub_recipient: age::x25519::Recipient = std::fs::read_to_string(hub_dir.join("keys/hub-recipient.txt")).unwrap().trim().parse().unwrap();
+        let hub_recipient: age::x25519::Recipient =
+            std::fs::read_to_string(hub_dir.join("keys/hub-recipient.txt"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
         let mut garbage = Vec::new();
         {
             let mut w = synchro_shared::batch::encrypt_to(&mut garbage, &hub_recipient).unwrap();
             std::io::Write::write_all(&mut w, b"{\"this is\": \"not a batch\"}\n").unwrap();
             w.finish().unwrap();
         }
-        check("malformed inner payload", &garbage, Some(&resign(&a, "siao-69", &garbage, "2026-10", rows)), 400, "malformed_payload");
+        check(
+            "malformed inner payload",
+            &garbage,
+            Some(&resign(&a, "siao-69", &garbage, "2026-10", rows)),
+            400,
+            "malformed_payload",
+        );
         let bad_period = a2_sig.replace("\"2026-10\"", "\"2026-13\"");
-        check("wrong period format", &a2, Some(&bad_period), 400, "malformed_signature");
+        check(
+            "wrong period format",
+            &a2,
+            Some(&bad_period),
+            400,
+            "malformed_signature",
+        );
 
         // Only the genuine month is stored, complete.
         let subs = block_on(store.submissions()).unwrap();
         assert_eq!(subs.len(), 1);
-        assert_eq!(block_on(store.record_count(&subs[0].batch_id)).unwrap().0, rows as i64);
+        assert_eq!(
+            block_on(store.record_count(&subs[0].batch_id)).unwrap().0,
+            rows as i64
+        );
         block_on(store.close());
         hub.kill();
     }

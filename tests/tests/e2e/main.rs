@@ -1,8 +1,10 @@
 //! End-to-end tests across Synchro's binaries, as one integration binary.
 
 mod bad_input;
+mod hub_audit;
 mod hub_ingest;
 mod hub_refusals;
+mod hub_resilience;
 mod interop;
 mod privacy;
 mod quickstart;
