@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod bench;
 pub mod command;
 pub mod config;
 pub mod demo;

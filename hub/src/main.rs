@@ -45,6 +45,8 @@ enum Command {
     Audit(AuditCommand),
     /// Apply the retention rules now (also runs on schedule while serving)
     Purge,
+    /// Measure ingestion throughput (file and HTTPS, one and many operators)
+    Bench(synchro_hub::bench::BenchArgs),
     /// Verify and open a sealed batch without storing it
     VerifyBatch {
         /// The sealed batch (.age); its .sig must be beside it
@@ -115,6 +117,7 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Operator(c) => command::operator(&cli.config, c).await.map(|()| true),
         Command::Ingest { batch } => command::ingest(&cli.config, batch).await.map(|()| true),
         Command::Audit(c) => command::audit(&cli.config, c).await,
+        Command::Bench(a) => synchro_hub::bench::bench(a).await.map(|()| true),
         Command::Purge => command::purge(&cli.config).await.map(|()| true),
         Command::VerifyBatch {
             batch,

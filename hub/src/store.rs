@@ -371,7 +371,7 @@ impl Store {
             let mut sql = String::from(
                 "-- ingest_batch(): records\nINSERT INTO records (batch_id, idx, operator_id, period, record_ref, household_ref, last_contact, attributes) VALUES ",
             );
-            push_placeholders(&mut sql, chunk.len(), 8);
+            push_placeholders(&mut sql, chunk.len(), 8, self.backend);
             let mut q = sqlx::query(&sql);
             for (i, r) in chunk.iter().enumerate() {
                 q = q
@@ -394,7 +394,7 @@ impl Store {
             .collect();
         for chunk in keys.chunks(INSERT_CHUNK * 2) {
             let mut sql = String::from("-- ingest_batch(): keys\nINSERT INTO match_keys (batch_id, idx, family, value) VALUES ");
-            push_placeholders(&mut sql, chunk.len(), 4);
+            push_placeholders(&mut sql, chunk.len(), 4, self.backend);
             let mut q = sqlx::query(&sql);
             for (i, f, v) in chunk {
                 q = q.bind(&batch.id).bind(*i as i64).bind(*f).bind(*v);
@@ -704,18 +704,23 @@ fn operator_from_row(r: &sqlx::any::AnyRow) -> Result<EnrolledOperator> {
     })
 }
 
-/// Appends `($1, $2, …), (…)` for `rows` rows of `cols` columns.
-fn push_placeholders(sql: &mut String, rows: usize, cols: usize) {
+/// Appends `(…), (…)` placeholders for `rows` rows of `cols` columns: `$N` for PostgreSQL,
+/// plain `?` for SQLite, whose driver resolves each `$N` by scanning every parameter name
+/// (quadratic in a multi-row insert of thousands of values).
+fn push_placeholders(sql: &mut String, rows: usize, cols: usize, backend: Backend) {
     use std::fmt::Write as _;
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..cols {
-            let _ = write!(
-                sql,
-                "{}${}",
-                if c == 0 { "" } else { ", " },
-                r * cols + c + 1
-            );
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(sql, "${}", r * cols + c + 1);
+                }
+            }
         }
         sql.push(')');
     }
@@ -785,8 +790,11 @@ mod tests {
     #[test]
     fn placeholders_and_redaction() {
         let mut s = String::new();
-        push_placeholders(&mut s, 2, 3);
+        push_placeholders(&mut s, 2, 3, Backend::Postgres);
         assert_eq!(s, "($1, $2, $3), ($4, $5, $6)");
+        let mut s = String::new();
+        push_placeholders(&mut s, 2, 2, Backend::Sqlite);
+        assert_eq!(s, "(?, ?), (?, ?)");
         assert_eq!(
             with_password("postgres://u@h/db", "p@ss"),
             "postgres://u:p%40ss@h/db"
