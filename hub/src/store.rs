@@ -452,11 +452,12 @@ impl Store {
         Ok((r.get(0), r.get(1)))
     }
 
-    /// Integrity counts: batches whose stored records differ from their row count, and records
+    /// Integrity counts: batches whose stored records differ from their row count less the
+    /// records purged by retention, and records
     /// filed under another operator or month than their batch. Both must be zero.
     pub async fn integrity(&self) -> Result<(i64, i64)> {
         let r = sqlx::query(
-            "-- integrity()\nSELECT (SELECT COUNT(*) FROM batches b WHERE b.row_count <> (SELECT COUNT(*) FROM records r WHERE r.batch_id = b.id)), (SELECT COUNT(*) FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.operator_id <> b.operator_id OR r.period <> b.period)",
+            "-- integrity()\nSELECT (SELECT COUNT(*) FROM batches b WHERE b.row_count - b.purged_count <> (SELECT COUNT(*) FROM records r WHERE r.batch_id = b.id)), (SELECT COUNT(*) FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.operator_id <> b.operator_id OR r.period <> b.period)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -551,6 +552,13 @@ impl Store {
     ) -> Result<PurgeCounts> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
+        // Count per batch first, so that received = stored + purged stays checkable.
+        sqlx::query(
+            "-- purge(): count\nUPDATE batches SET purged_count = purged_count + (SELECT COUNT(*) FROM records r WHERE r.batch_id = batches.id AND r.last_contact < $1 AND NOT EXISTS (SELECT 1 FROM records recent WHERE recent.operator_id = r.operator_id AND recent.record_ref = r.record_ref AND recent.last_contact >= $1))",
+        )
+        .bind(record_cutoff)
+        .execute(&mut *tx)
+        .await?;
         let records = sqlx::query(
             "-- purge(): records\nDELETE FROM records WHERE last_contact < $1 AND NOT EXISTS (SELECT 1 FROM records recent WHERE recent.operator_id = records.operator_id AND recent.record_ref = records.record_ref AND recent.last_contact >= $1)",
         )

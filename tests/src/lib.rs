@@ -320,6 +320,8 @@ pub struct HubProcess {
     pub url: String,
     /// The CA certificate agents trust.
     pub ca: std::path::PathBuf,
+    /// The web admin password printed once by `init`.
+    pub admin_password: String,
     child: Option<std::process::Child>,
 }
 
@@ -344,11 +346,18 @@ impl HubProcess {
             args.push(pw.to_string_lossy().into_owned());
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok("synchro-hub", &refs);
+        let out = ok("synchro-hub", &refs);
+        let admin_password = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Web account: admin / "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("init prints the admin password")
+            .to_string();
         HubProcess {
             config: dir.join("hub.toml"),
             url: format!("https://127.0.0.1:{port}"),
             ca: dir.join("tls/ca.pem"),
+            admin_password,
             child: None,
         }
     }
@@ -436,6 +445,25 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .expect("runtime")
         .block_on(f)
+}
+
+/// An HTTPS client trusting `ca` that does not follow redirects (to see cookies and 303s).
+pub fn web_client(ca: &Path) -> ureq::Agent {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).expect("ca");
+    for cert in rustls_pemfile::certs(&mut &pem[..]) {
+        roots.add(cert.expect("cert")).expect("root");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("tls")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(tls))
+        .redirects(0)
+        .build()
 }
 
 /// Posts raw bytes to the hub's batch endpoint, trusting `ca`; returns (status, JSON reply).

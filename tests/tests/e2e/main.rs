@@ -5,6 +5,7 @@ mod hub_audit;
 mod hub_ingest;
 mod hub_refusals;
 mod hub_resilience;
+mod hub_web;
 mod interop;
 mod privacy;
 mod quickstart;
