@@ -188,6 +188,7 @@ pub async fn open(config: &Path) -> Result<Hub> {
 /// Serves HTTPS until Ctrl-C or SIGTERM, purging on schedule.
 pub async fn serve(config: &Path) -> Result<()> {
     let hub = Arc::new(open(config).await?);
+    record_configuration(&hub, config).await?;
     let server = &hub.cfg.config.server;
     let listener = TcpListener::bind(&server.listen)
         .with_context(|| format!("cannot listen on {}", server.listen))?;
@@ -228,6 +229,42 @@ pub async fn serve(config: &Path) -> Result<()> {
     });
     crate::server::run_with_listener(Arc::clone(&hub), listener, tls, handle).await?;
     purger.abort();
+    Ok(())
+}
+
+/// Audits each start, and a configuration change when hub.toml differs from the last start's.
+async fn record_configuration(hub: &Hub, config: &Path) -> Result<()> {
+    let text = std::fs::read(config)?;
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &text));
+    let previous = hub
+        .store
+        .audit_leaves()
+        .await?
+        .into_iter()
+        .rev()
+        .filter_map(|(_, l)| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .find(|v| v["action"] == "hub_started")
+        .and_then(|v| v["details"]["config_sha256"].as_str().map(str::to_string));
+    if previous.as_deref().is_some_and(|p| p != digest) {
+        let details = serde_json::json!({"config_sha256": digest, "previous_sha256": previous});
+        hub.store
+            .audit(
+                "technical-operator",
+                "configuration_changed",
+                details,
+                now(),
+            )
+            .await?;
+    }
+    hub.store
+        .audit(
+            "hub",
+            "hub_started",
+            serde_json::json!({"config_sha256": digest, "version": env!("CARGO_PKG_VERSION")}),
+            now(),
+        )
+        .await?;
+    hub.checkpoint().await?;
     Ok(())
 }
 

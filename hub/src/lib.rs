@@ -14,6 +14,7 @@ pub mod command;
 pub mod config;
 pub mod demo;
 pub mod ingest;
+pub mod report;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -43,6 +43,12 @@ enum Command {
     /// Audit log: checkpoint, verifier key, verification
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The DPO report: keys, operators, retention and purges, latest checkpoint
+    ReportDpo {
+        /// fr (default) or en
+        #[arg(long, default_value = "fr")]
+        lang: String,
+    },
     /// Apply the retention rules now (also runs on schedule while serving)
     Purge,
     /// Measure ingestion throughput (file and HTTPS, one and many operators)
@@ -118,6 +124,16 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Ingest { batch } => command::ingest(&cli.config, batch).await.map(|()| true),
         Command::Audit(c) => command::audit(&cli.config, c).await,
         Command::Bench(a) => synchro_hub::bench::bench(a).await.map(|()| true),
+        Command::ReportDpo { lang } => {
+            let hub = command::open(&cli.config).await?;
+            let lang = if lang == "en" {
+                synchro_hub::web::Lang::En
+            } else {
+                synchro_hub::web::Lang::Fr
+            };
+            print!("{}", synchro_hub::report::dpo_report(&hub, lang).await?);
+            Ok(true)
+        }
         Command::Purge => command::purge(&cli.config).await.map(|()| true),
         Command::VerifyBatch {
             batch,

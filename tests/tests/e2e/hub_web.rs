@@ -233,6 +233,21 @@ fn purge_removes_records_past_retention_and_is_audited() {
             .rfind(|v| v["action"] == "purge")
             .expect("purge audited");
         assert_eq!(purge["details"]["records"], old_files[0].rows as u64, "{b}");
+        // The DPO report shows the purge, the retention settings and the checkpoint to keep.
+        let report = hub.cli(&["report-dpo"]);
+        assert!(
+            report.contains(&format!("{} enregistrements", old_files[0].rows)),
+            "{b}: {report}"
+        );
+        assert!(
+            report.contains("24 mois après le dernier contact")
+                && report.contains("— synchro.test/audit"),
+            "{b}: {report}"
+        );
+        assert!(
+            report.contains("siao-recent") && !report.contains("r_"),
+            "{b}"
+        );
         block_on(store.close());
     }
 }
