@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use synchro_agent::command::{bench, check, demo, init, run, ExportArgs};
+use synchro_agent::command::{bench, check, init, run, ExportArgs};
 
 /// Synchro agent: validate an export, pseudonymise it, encrypt, sign and deliver it to the hub
 #[derive(Parser)]
@@ -32,8 +32,6 @@ enum Command {
     Send(run::SendArgs),
     /// Print the commented example configuration
     DefaultConfig,
-    /// Run the operator side end to end on bundled synthetic data
-    Demo(demo::DemoArgs),
     /// Measure rows/s and peak memory of a full run against the bare HMAC cost
     Bench(bench::BenchArgs),
 }
@@ -55,7 +53,6 @@ fn main() -> ExitCode {
         Command::Preview(a) => check::preview(a),
         Command::Run(a) => run::run(a).map(|s| s.is_some()),
         Command::Send(a) => run::send(a).map(|()| true),
-        Command::Demo(a) => demo::demo(a).map(|()| true),
         Command::Bench(a) => bench::bench(a).map(|()| true),
         Command::DefaultConfig => {
             print!("{}", synchro_agent::config::EXAMPLE);

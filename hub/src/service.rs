@@ -317,14 +317,17 @@ impl Hub {
                     batch_id,
                 })
             }
-            IngestOutcome::Duplicate { batch_id } => Ok(Accepted {
-                status: "duplicate",
-                message: format!(
-                    "this exact batch for {} {} is already stored; nothing changed",
-                    batch.operator_id, batch.period
-                ),
-                batch_id,
-            }),
+            IngestOutcome::Duplicate { batch_id } => {
+                self.checkpoint().await?;
+                Ok(Accepted {
+                    status: "duplicate",
+                    message: format!(
+                        "this exact batch for {} {} is already stored; nothing changed",
+                        batch.operator_id, batch.period
+                    ),
+                    batch_id,
+                })
+            }
             IngestOutcome::Replay => Err(Refusal::Replay.into()),
         }
     }

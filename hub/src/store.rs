@@ -318,7 +318,21 @@ impl Store {
             existing.map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)));
         if let Some((id, sha)) = &existing {
             if *sha == batch.ciphertext_sha256 {
-                tx.rollback().await?;
+                let details = serde_json::json!({
+                    "operator": batch.operator_id,
+                    "period": batch.period,
+                    "batch": id,
+                    "ciphertext_sha256": sha,
+                });
+                append_audit(
+                    &mut tx,
+                    actor,
+                    "batch_resubmitted_identical",
+                    details,
+                    batch.received_at,
+                )
+                .await?;
+                tx.commit().await?;
                 return Ok(IngestOutcome::Duplicate {
                     batch_id: id.clone(),
                 });

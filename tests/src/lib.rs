@@ -447,21 +447,27 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// An HTTPS client trusting `ca` that does not follow redirects (to see cookies and 303s).
-pub fn web_client(ca: &Path) -> ureq::Agent {
+/// A rustls client configuration trusting only the CA in `ca` (PEM).
+fn tls_trusting(ca: &Path) -> std::sync::Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(ca).expect("ca");
     for cert in rustls_pemfile::certs(&mut &pem[..]) {
         roots.add(cert.expect("cert")).expect("root");
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("tls")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("tls")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// An HTTPS client trusting `ca` that does not follow redirects (to see cookies and 303s).
+pub fn web_client(ca: &Path) -> ureq::Agent {
     ureq::AgentBuilder::new()
-        .tls_config(std::sync::Arc::new(tls))
+        .tls_config(tls_trusting(ca))
         .redirects(0)
         .build()
 }
@@ -474,19 +480,8 @@ pub fn post_batch(
     signature_json: Option<&str>,
 ) -> (u16, serde_json::Value) {
     use base64::Engine as _;
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).expect("ca");
-    for cert in rustls_pemfile::certs(&mut &pem[..]) {
-        roots.add(cert.expect("cert")).expect("root");
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("tls")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let agent = ureq::AgentBuilder::new()
-        .tls_config(std::sync::Arc::new(tls))
+        .tls_config(tls_trusting(ca))
         .build();
     let mut req = agent.post(&format!("{url}/api/v1/batches"));
     if let Some(sig) = signature_json {

@@ -2,7 +2,6 @@
 
 pub mod bench;
 pub mod check;
-pub mod demo;
 pub mod init;
 pub mod run;
 
