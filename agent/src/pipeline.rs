@@ -103,6 +103,7 @@ fn process_chunk(
         id_hashes: Vec::with_capacity(rows.len()),
     };
     let mut problems = Vec::new();
+    let mut keys = Vec::with_capacity(16);
     for row in rows {
         out.report.rows_read += 1;
         problems.clear();
@@ -126,8 +127,10 @@ fn process_chunk(
             .entry(record.birth_date_quality)
             .or_default() += 1;
         let id = &mapped.identity;
-        record.keys = derivers.keys.derive(&id.names, &id.birth, record.sex);
-        if record.keys.is_empty() {
+        derivers
+            .keys
+            .derive_into(&id.names, &id.birth, record.sex, &mut keys);
+        if keys.is_empty() {
             out.report.records_without_keys += 1;
         }
         if emit {
@@ -136,7 +139,7 @@ fn process_chunk(
                 .household_id
                 .as_deref()
                 .map(|h| derivers.refs.household_ref(h));
-            record.write_json(&mut out.payload);
+            record.write_json_with_keys(&mut out.payload, &keys);
             out.payload.push(b'\n');
             push_reference_line(&mut out.refs, &mapped.local_id, &record.record_ref);
         }

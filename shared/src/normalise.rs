@@ -235,7 +235,21 @@ pub const MAX_SURNAME_VARIANTS: usize = 4;
 /// dropped, confusable consonants merged, doubled letters collapsed, final S/X dropped.
 pub fn phonetic(word: &str) -> String {
     let b = word.as_bytes();
-    let mut folded: Vec<u8> = Vec::with_capacity(b.len() + 2);
+    // Names are short: fold into a stack buffer, spilling to the heap only for long ones.
+    let mut stack = [0u8; 64];
+    let mut heap: Vec<u8> = Vec::new();
+    let mut len = 0usize;
+    let mut push_out = |bytes: &[u8]| {
+        if heap.is_empty() && len + bytes.len() <= stack.len() {
+            stack[len..len + bytes.len()].copy_from_slice(bytes);
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack[..len]);
+            }
+            heap.extend_from_slice(bytes);
+        }
+        len += bytes.len();
+    };
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
@@ -261,9 +275,14 @@ pub fn phonetic(word: &str) -> String {
             (b'Y', _) => (b"I", 1),
             _ => (std::slice::from_ref(&b[i]), 1),
         };
-        folded.extend_from_slice(out);
+        push_out(out);
         i += skip;
     }
+    let folded: &[u8] = if heap.is_empty() {
+        &stack[..len]
+    } else {
+        &heap
+    };
     let mut out = String::with_capacity(folded.len());
     let mut last: Option<char> = None;
     for (idx, &c) in folded.iter().enumerate() {

@@ -291,6 +291,25 @@ impl KeyFamily {
     }
 }
 
+/// Characters of one encoded key value (base64url of [`KEY_BYTES`]).
+const KEY_CHARS: usize = 16;
+
+/// One match key value with its family, held inline (no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyValue {
+    /// The family.
+    pub family: KeyFamily,
+    value: [u8; KEY_CHARS],
+}
+
+impl KeyValue {
+    /// The base64url value.
+    pub fn as_str(&self) -> &str {
+        // Unwrap safety: base64url output is ASCII.
+        std::str::from_utf8(&self.value).expect("base64 is ASCII")
+    }
+}
+
 /// A record's match keys, grouped by family; each family may hold several variants.
 pub type MatchKeys = BTreeMap<KeyFamily, Vec<String>>;
 
@@ -386,11 +405,14 @@ impl MatchKeyDeriver {
         MatchKeyDeriver { family_keys }
     }
 
-    fn mac(&self, family: KeyFamily, input: &Input) -> String {
+    fn mac(&self, family: KeyFamily, input: &Input) -> KeyValue {
         let tag = hmac::sign(&self.family_keys[family.index()], &input.0);
-        let mut out = String::with_capacity(16);
-        URL_SAFE_NO_PAD.encode_string(&tag.as_ref()[..KEY_BYTES], &mut out);
-        out
+        let mut value = [0u8; KEY_CHARS];
+        // Unwrap safety: 12 bytes always encode to exactly 16 base64 characters.
+        URL_SAFE_NO_PAD
+            .encode_slice(&tag.as_ref()[..KEY_BYTES], &mut value)
+            .expect("12 bytes encode to 16 characters");
+        KeyValue { family, value }
     }
 
     /// Computes the match keys of one identity. Placeholder names and dates contribute none.
@@ -400,17 +422,37 @@ impl MatchKeyDeriver {
         birth: &BirthDate,
         sex: Option<Sex>,
     ) -> MatchKeys {
+        let mut flat = Vec::new();
+        self.derive_into(names, birth, sex, &mut flat);
         let mut keys = MatchKeys::new();
+        for kv in flat {
+            keys.entry(kv.family)
+                .or_default()
+                .push(kv.as_str().to_string());
+        }
+        keys
+    }
+
+    /// [`MatchKeyDeriver::derive`] without allocating per key: appends to `out` (cleared first),
+    /// sorted by family and, within a family, in derivation order (the wire order).
+    pub fn derive_into(
+        &self,
+        names: &NormalisedNames,
+        birth: &BirthDate,
+        sex: Option<Sex>,
+        out: &mut Vec<KeyValue>,
+    ) {
+        out.clear();
+        let keys = out;
         let mut input = Input::new();
         let surnames = names.surname_variants();
         let first = names.first_token().filter(|f| f.len() >= 2);
         let sex_code = sex.map(|s| s.code());
         let exact = birth.exact();
-        let add = |family: KeyFamily, input: &Input, keys: &mut MatchKeys| {
+        let add = |family: KeyFamily, input: &Input, keys: &mut Vec<KeyValue>| {
             let value = self.mac(family, input);
-            let slot = keys.entry(family).or_default();
-            if !slot.contains(&value) {
-                slot.push(value);
+            if !keys.contains(&value) {
+                keys.push(value);
             }
         };
         let full_surname = surnames.first().map(String::as_str);
@@ -421,7 +463,7 @@ impl MatchKeyDeriver {
             if let Some(first) = first {
                 for surname in &surnames {
                     input.start().unordered(surname, first).field(ymd);
-                    add(KeyFamily::NameFirstDate, &input, &mut keys);
+                    add(KeyFamily::NameFirstDate, &input, keys);
                 }
                 let first_ph = phonetic(first);
                 for tokens in [&names.birth, &names.usage] {
@@ -430,7 +472,7 @@ impl MatchKeyDeriver {
                     }
                     let surname_ph = phonetic(&tokens.concat());
                     input.start().unordered(&surname_ph, &first_ph).field(ymd);
-                    add(KeyFamily::PhoneticDate, &input, &mut keys);
+                    add(KeyFamily::PhoneticDate, &input, keys);
                 }
                 if let Some(surname) = full_surname {
                     let (d, m) = (date.day(), date.month());
@@ -441,24 +483,24 @@ impl MatchKeyDeriver {
                             .number(date.year() as u32, 4)
                             .number(d.min(m), 2)
                             .number(d.max(m), 2);
-                        add(KeyFamily::NameFirstDateSwapped, &input, &mut keys);
+                        add(KeyFamily::NameFirstDateSwapped, &input, keys);
                     }
                     input
                         .start()
                         .unordered(surname, first)
                         .number(date.month(), 2)
                         .number(date.day(), 2);
-                    add(KeyFamily::NameFirstDayMonth, &input, &mut keys);
+                    add(KeyFamily::NameFirstDayMonth, &input, keys);
                 }
                 if let Some(sex) = sex_code {
                     input.start().field(first).field(ymd).field(sex);
-                    add(KeyFamily::FirstDateSex, &input, &mut keys);
+                    add(KeyFamily::FirstDateSex, &input, keys);
                 }
             }
             if let Some(sex) = sex_code {
                 for surname in &surnames {
                     input.start().field(surname).field(ymd).field(sex);
-                    add(KeyFamily::NameDateSex, &input, &mut keys);
+                    add(KeyFamily::NameDateSex, &input, keys);
                 }
             }
         }
@@ -470,17 +512,17 @@ impl MatchKeyDeriver {
                         .start()
                         .unordered(&surname_ph, &phonetic(first))
                         .number(year as u32, 4);
-                    add(KeyFamily::PhoneticYear, &input, &mut keys);
+                    add(KeyFamily::PhoneticYear, &input, keys);
                 }
                 None => {
                     if let Some(sex) = sex_code {
                         input.start().unordered(surname, first).field(sex);
-                        add(KeyFamily::NameFirstSex, &input, &mut keys);
+                        add(KeyFamily::NameFirstSex, &input, keys);
                     }
                 }
             }
         }
-        keys
+        keys.sort_by_key(|kv| kv.family);
     }
 }
 
@@ -644,6 +686,52 @@ mod tests {
         let all: Vec<&String> = a.values().flatten().collect();
         let unique: std::collections::HashSet<&&String> = all.iter().collect();
         assert_eq!(all.len(), unique.len(), "families are domain-separated");
+    }
+
+    #[test]
+    fn flat_keys_serialise_like_grouped_keys() {
+        use crate::template::*;
+        for (birth, usage, first, date) in [
+            ("Dupont", "Martin", "Jean-Pierre", "05/03/1987"),
+            ("de la Fontaine", "", "Marie", "12/11/1975"),
+            ("Rahimi", "", "Ahmad", "01/01/1995"),
+            ("X", "", "", ""),
+        ] {
+            let names = NormalisedNames::from_raw(birth, usage, first);
+            let date = BirthDate::classify(parse_date(date, DateKind::Birth, 2026).unwrap());
+            let mut flat = Vec::new();
+            deriver().derive_into(&names, &date, Some(Sex::Male), &mut flat);
+            let mut record = Record {
+                record_ref: "r_x".into(),
+                household_ref: None,
+                keys: MatchKeys::new(),
+                name_quality: NameQuality::Full,
+                birth_date_quality: BirthDateQuality::Exact,
+                sex: Some(Sex::Male),
+                birth_year: None,
+                age_band: None,
+                household_role: None,
+                household_size: None,
+                living_situation: LivingSituation::Rue,
+                first_contact: None,
+                last_contact: chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+                municipality: None,
+                nationality: None,
+                admin_status: None,
+                resources: None,
+                siao_request: None,
+                social_housing_request: None,
+                exit_date: None,
+                exit_destination: None,
+                needs: vec![],
+            };
+            let mut a = Vec::new();
+            record.write_json_with_keys(&mut a, &flat);
+            record.keys = deriver().derive(&names, &date, Some(Sex::Male));
+            let mut b = Vec::new();
+            record.write_json(&mut b);
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+        }
     }
 
     #[test]

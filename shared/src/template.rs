@@ -532,6 +532,17 @@ mod tests {
     }
 }
 
+/// Appends a JSON string literal known to need no escaping: template codes, base64url keys and
+/// references (the hot path of a million-row batch).
+fn push_json_code(out: &mut Vec<u8>, s: &str) {
+    debug_assert!(s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-+".contains(&b)));
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
 /// Appends a JSON string literal, escaping only when needed (wire values are almost always
 /// plain ASCII codes, dates and base64url).
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
@@ -545,6 +556,27 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     } else {
         // Unwrap safety: serialising a &str into a Vec cannot fail.
         serde_json::to_writer(&mut *out, s).expect("string serialises");
+    }
+}
+
+/// Writes flat keys (sorted by family) as the `k` object's members.
+fn write_flat_keys(out: &mut Vec<u8>, flat: &[crate::pseudonym::KeyValue]) {
+    let mut current = None;
+    for kv in flat {
+        if current != Some(kv.family) {
+            if current.is_some() {
+                out.extend_from_slice(b"],");
+            }
+            push_json_code(out, kv.family.code());
+            out.extend_from_slice(b":[");
+            current = Some(kv.family);
+        } else {
+            out.push(b',');
+        }
+        push_json_code(out, kv.as_str());
+    }
+    if current.is_some() {
+        out.push(b']');
     }
 }
 
@@ -579,31 +611,50 @@ impl Record {
     /// The agent serialises a million records per run; this writer skips serde's generic
     /// machinery (a property test checks it against `serde_json`).
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_inner(out, None);
+    }
+
+    /// Like [`Record::write_json`], with the keys given flat (as `derive_into` makes them,
+    /// sorted by family) instead of `self.keys`: the agent's allocation-free path.
+    pub fn write_json_with_keys(&self, out: &mut Vec<u8>, keys: &[crate::pseudonym::KeyValue]) {
+        self.write_json_inner(out, Some(keys));
+    }
+
+    fn write_json_inner(
+        &self,
+        out: &mut Vec<u8>,
+        flat_keys: Option<&[crate::pseudonym::KeyValue]>,
+    ) {
         out.extend_from_slice(b"{\"ref\":");
-        push_json_str(out, &self.record_ref);
+        push_json_code(out, &self.record_ref);
         if let Some(hh) = &self.household_ref {
             out.extend_from_slice(b",\"hh\":");
-            push_json_str(out, hh);
+            push_json_code(out, hh);
         }
         out.extend_from_slice(b",\"k\":{");
-        for (i, (family, values)) in self.keys.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_json_str(out, family.code());
-            out.extend_from_slice(b":[");
-            for (j, v) in values.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
+        match flat_keys {
+            Some(flat) => write_flat_keys(out, flat),
+            None => {
+                for (i, (family, values)) in self.keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    push_json_code(out, family.code());
+                    out.extend_from_slice(b":[");
+                    for (j, v) in values.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        push_json_str(out, v);
+                    }
+                    out.push(b']');
                 }
-                push_json_str(out, v);
             }
-            out.push(b']');
         }
         out.extend_from_slice(b"},\"nq\":");
-        push_json_str(out, self.name_quality.code());
+        push_json_code(out, self.name_quality.code());
         out.extend_from_slice(b",\"dq\":");
-        push_json_str(out, self.birth_date_quality.code());
+        push_json_code(out, self.birth_date_quality.code());
         let field = |name: &[u8], out: &mut Vec<u8>| {
             out.extend_from_slice(b",\"");
             out.extend_from_slice(name);
@@ -611,7 +662,7 @@ impl Record {
         };
         if let Some(v) = self.sex {
             field(b"sex", out);
-            push_json_str(out, v.code());
+            push_json_code(out, v.code());
         }
         if let Some(v) = self.birth_year {
             field(b"by", out);
@@ -619,18 +670,18 @@ impl Record {
         }
         if let Some(v) = self.age_band {
             field(b"ab", out);
-            push_json_str(out, v.code());
+            push_json_code(out, v.code());
         }
         if let Some(v) = self.household_role {
             field(b"role", out);
-            push_json_str(out, v.code());
+            push_json_code(out, v.code());
         }
         if let Some(v) = self.household_size {
             field(b"hs", out);
             out.extend_from_slice(v.to_string().as_bytes());
         }
         field(b"sit", out);
-        push_json_str(out, self.living_situation.code());
+        push_json_code(out, self.living_situation.code());
         if let Some(v) = self.first_contact {
             field(b"fc", out);
             push_date(out, v);
@@ -643,15 +694,15 @@ impl Record {
         }
         if let Some(v) = self.nationality {
             field(b"nat", out);
-            push_json_str(out, v.code());
+            push_json_code(out, v.code());
         }
         if let Some(v) = self.admin_status {
             field(b"adm", out);
-            push_json_str(out, v.code());
+            push_json_code(out, v.code());
         }
         if let Some(v) = self.resources {
             field(b"res", out);
-            push_json_str(out, v.code());
+            push_json_code(out, v.code());
         }
         if let Some(v) = self.siao_request {
             field(b"siao", out);
@@ -667,7 +718,7 @@ impl Record {
         }
         if let Some(v) = self.exit_destination {
             field(b"xdest", out);
-            push_json_str(out, v.code());
+            push_json_code(out, v.code());
         }
         if !self.needs.is_empty() {
             field(b"needs", out);
@@ -676,7 +727,7 @@ impl Record {
                 if i > 0 {
                     out.push(b',');
                 }
-                push_json_str(out, n.code());
+                push_json_code(out, n.code());
             }
             out.push(b']');
         }
