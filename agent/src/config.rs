@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use synchro_shared::batch::validate_operator_id;
+use synchro_shared::settings::{base_dir, load_toml, SettingsError};
 use synchro_shared::template::BirthDateMinimisation;
 
 use crate::report::Lang;
@@ -13,37 +14,8 @@ use crate::report::Lang;
 /// The commented example printed by `synchro-agent default-config` and written by `init`.
 pub const EXAMPLE: &str = include_str!("../agent.example.toml");
 
-/// A configuration problem, naming the key and the fix.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: cannot read the configuration ({source}); run `synchro-agent init` to create one or pass --config")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The TOML does not parse or has unknown keys.
-    #[error("{path}: {message}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (names the key and line).
-        message: String,
-    },
-    /// A key has an invalid value.
-    #[error("{path}: `{key}`: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The offending key.
-        key: &'static str,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-}
+/// A configuration problem, naming the file, the key and the fix.
+pub type ConfigError = SettingsError;
 
 /// `agent.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,29 +194,17 @@ impl LoadedConfig {
     }
 
     fn invalid(&self, key: &'static str, message: String) -> ConfigError {
-        ConfigError::Invalid {
-            path: self.path.clone(),
-            key,
-            message,
-        }
+        SettingsError::invalid(&self.path, key, message)
     }
 }
 
 /// Loads and validates `agent.toml`. Loading has no side effects.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let config: AgentConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let config: AgentConfig = load_toml(
+        path,
+        "run `synchro-agent init` to create one, or pass --config",
+    )?;
+    let base = base_dir(path);
     let loaded = LoadedConfig {
         config,
         path: path.to_path_buf(),

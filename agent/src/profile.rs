@@ -5,46 +5,18 @@
 //! (case, accents, spaces), so "À LA RUE" and "a la rue" need one line.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use synchro_shared::normalise::fold_value;
+use synchro_shared::settings::{load_toml, parse_toml, SettingsError};
 use synchro_shared::template::{
     AdminStatus, ExitDestination, Field, HouseholdRole, LivingSituation, NationalityGroup, Need,
     Resources, Sex,
 };
 
-/// A profile problem naming the key and the fix.
-#[derive(Debug, thiserror::Error)]
-pub enum ProfileError {
-    /// Unreadable file.
-    #[error("{path}: cannot read the mapping profile ({source})")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// TOML syntax or unknown key.
-    #[error("{path}: {message}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
-    /// A key with a wrong value.
-    #[error("{path}: `{key}`: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The offending key.
-        key: String,
-        /// What is wrong and the fix.
-        message: String,
-    },
-}
+/// A profile problem naming the file, the key and the fix.
+pub type ProfileError = SettingsError;
 
 /// How the export file is read.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,24 +106,17 @@ pub const UNKNOWN_CODE: &str = "inconnu";
 impl Profile {
     /// Loads and validates a profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        let raw: ProfileFile = load_toml(path, "check `export.profile` in agent.toml")?;
+        Self::validate(raw, path)
     }
 
     /// Parses and validates profile text (`path` only names it in errors).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
-        let raw: ProfileFile = toml::from_str(text).map_err(|e| ProfileError::Syntax {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let invalid = |key: String, message: String| ProfileError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            message,
-        };
+        Self::validate(parse_toml(text, path)?, path)
+    }
+
+    fn validate(raw: ProfileFile, path: &Path) -> Result<Self, ProfileError> {
+        let invalid = |key: String, message: String| SettingsError::invalid(path, key, message);
         let field_list = || {
             Field::ALL
                 .iter()

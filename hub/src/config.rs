@@ -4,43 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use synchro_shared::settings::{base_dir, load_toml, SettingsError};
 
 /// The commented example written by `synchro-hub init`.
 pub const EXAMPLE: &str = include_str!("../hub.example.toml");
 
-/// A configuration problem, naming the key and the fix.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error(
-        "{path}: cannot read the configuration ({source}); run `synchro-hub init` or pass --config"
-    )]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// TOML syntax or unknown key.
-    #[error("{path}: {message}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
-    /// A key has an invalid value.
-    #[error("{path}: `{key}`: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The key.
-        key: &'static str,
-        /// What is wrong and the fix.
-        message: String,
-    },
-}
+/// A configuration problem, naming the file, the key and the fix.
+pub type ConfigError = SettingsError;
 
 /// `hub.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -300,24 +270,12 @@ impl LoadedConfig {
 
 /// Loads and validates `hub.toml` (no side effects).
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let config: HubConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let invalid = |key: &'static str, message: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        key,
-        message,
-    };
+    let config: HubConfig = load_toml(
+        path,
+        "run `synchro-hub init` to create a hub, or pass --config",
+    )?;
+    let base = base_dir(path);
+    let invalid = |key: &'static str, message: String| SettingsError::invalid(path, key, message);
     let c = &config;
     if c.territory.is_empty()
         || !c

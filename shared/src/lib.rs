@@ -13,4 +13,5 @@
 pub mod batch;
 pub mod normalise;
 pub mod pseudonym;
+pub mod settings;
 pub mod template;

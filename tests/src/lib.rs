@@ -314,6 +314,8 @@ pub fn free_port() -> u16 {
 
 /// A hub created with `synchro-hub init` and run with `synchro-hub serve`, as a real process.
 pub struct HubProcess {
+    /// The hub's folder.
+    pub dir: std::path::PathBuf,
     /// hub.toml.
     pub config: std::path::PathBuf,
     /// `https://127.0.0.1:PORT`.
@@ -354,6 +356,7 @@ impl HubProcess {
             .expect("init prints the admin password")
             .to_string();
         HubProcess {
+            dir: dir.to_path_buf(),
             config: dir.join("hub.toml"),
             url: format!("https://127.0.0.1:{port}"),
             ca: dir.join("tls/ca.pem"),
@@ -409,6 +412,28 @@ impl HubProcess {
             "--name",
             id,
         ]);
+    }
+
+    /// An operator workspace for this hub (its recipient; with `online`, its URL and CA),
+    /// with the linkage secret installed, enrolled at the hub.
+    pub fn operator(
+        &self,
+        t: &Territory,
+        folder: &str,
+        id: &str,
+        profile: &str,
+        online: bool,
+    ) -> PathBuf {
+        let recipient = self.dir.join("keys/hub-recipient.txt");
+        let ca = self.ca.to_string_lossy().into_owned();
+        let extra: Vec<&str> = if online {
+            vec!["--hub-url", &self.url, "--ca-certificate", &ca]
+        } else {
+            Vec::new()
+        };
+        let ws = t.operator_in(folder, id, recipient.to_str().unwrap(), profile, &extra);
+        self.enrol(&ws, id);
+        ws
     }
 
     /// Opens the hub's store from the test (alongside the running server).

@@ -25,15 +25,13 @@ fn audit_verify_detects_each_tampering_on_every_backend() {
         let b = db.backend;
         let hub_dir = t.path(&format!("hub-{b}"));
         let hub = HubProcess::init(&hub_dir, &db);
-        let recipient = hub_dir.join("keys/hub-recipient.txt");
-        let ws = t.operator_in(
+        let ws = hub.operator(
+            &t,
             &format!("op-{b}"),
             &scenario.operators[0].id,
-            recipient.to_str().unwrap(),
             &scenario.profile(0),
-            &[],
+            false,
         );
-        hub.enrol(&ws, &scenario.operators[0].id);
         for f in &files {
             let out = t.path(&format!("{b}-{}.age", f.period));
             ok(

@@ -22,20 +22,7 @@ fn agents_upload_over_tls_and_resubmissions_replace_on_every_backend() {
         let mut expected = Vec::new();
         for (i, op) in scenario.operators.iter().enumerate() {
             let ws_name = format!("{}-{}", op.id, db.backend);
-            let recipient = hub_dir.join("keys/hub-recipient.txt");
-            let ws = t.operator_in(
-                &ws_name,
-                &op.id,
-                recipient.to_str().unwrap(),
-                &scenario.profile(i),
-                &[
-                    "--hub-url",
-                    &hub.url,
-                    "--ca-certificate",
-                    hub.ca.to_str().unwrap(),
-                ],
-            );
-            hub.enrol(&ws, &op.id);
+            let ws = hub.operator(&t, &ws_name, &op.id, &scenario.profile(i), true);
             for f in files.iter().filter(|f| f.operator_id == op.id) {
                 let out = ok(
                     "synchro-agent",

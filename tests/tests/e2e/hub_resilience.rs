@@ -40,23 +40,10 @@ fn acknowledged_batches_survive_sigkill_during_ingestion() {
         let hub_dir = t.path(&format!("hub-{b}"));
         let mut hub = HubProcess::init(&hub_dir, &db);
         hub.start();
-        let recipient = hub_dir.join("keys/hub-recipient.txt");
         let mut jobs: Vec<Job> = Vec::new();
         for o in 0..3 {
             let id = format!("op-{o}");
-            let ws = t.operator_in(
-                &format!("{id}-{b}"),
-                &id,
-                recipient.to_str().unwrap(),
-                PROFILE,
-                &[
-                    "--hub-url",
-                    &hub.url,
-                    "--ca-certificate",
-                    hub.ca.to_str().unwrap(),
-                ],
-            );
-            hub.enrol(&ws, &id);
+            let ws = hub.operator(&t, &format!("{id}-{b}"), &id, PROFILE, true);
             for (p, period) in ["2026-10", "2026-11", "2026-12"].iter().enumerate() {
                 let input = t.path(&format!("bulk-{b}-{o}-{p}.csv"));
                 let rows = 4000 + 1500 * p;
@@ -131,23 +118,10 @@ fn fifty_operators_upload_at_once() {
         let hub_dir = t.path(&format!("hub-{b}"));
         let mut hub = HubProcess::init(&hub_dir, &db);
         hub.start();
-        let recipient = hub_dir.join("keys/hub-recipient.txt");
         let mut jobs: Vec<Job> = Vec::new();
         for o in 0..50 {
             let id = format!("op-{o:02}");
-            let ws = t.operator_in(
-                &format!("{id}-{b}"),
-                &id,
-                recipient.to_str().unwrap(),
-                PROFILE,
-                &[
-                    "--hub-url",
-                    &hub.url,
-                    "--ca-certificate",
-                    hub.ca.to_str().unwrap(),
-                ],
-            );
-            hub.enrol(&ws, &id);
+            let ws = hub.operator(&t, &format!("{id}-{b}"), &id, PROFILE, true);
             let input = t.path(&format!("c-{b}-{o}.csv"));
             let rows = 200 + o * 7;
             synchro_synth::write_bulk_export(&input, rows, 100 + o as u64).unwrap();

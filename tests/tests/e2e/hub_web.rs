@@ -30,21 +30,14 @@ fn web_interface_shows_submissions_after_login_in_french_and_english() {
         let hub_dir = t.path(&format!("hub-{b}"));
         let mut hub = HubProcess::init(&hub_dir, &db);
         hub.start();
-        let recipient = hub_dir.join("keys/hub-recipient.txt");
         for (i, op) in scenario.operators.iter().enumerate() {
-            let ws = t.operator_in(
+            let ws = hub.operator(
+                &t,
                 &format!("{}-{b}", op.id),
                 &op.id,
-                recipient.to_str().unwrap(),
                 &scenario.profile(i),
-                &[
-                    "--hub-url",
-                    &hub.url,
-                    "--ca-certificate",
-                    hub.ca.to_str().unwrap(),
-                ],
+                true,
             );
-            hub.enrol(&ws, &op.id);
             let f = files.iter().find(|f| f.operator_id == op.id).unwrap();
             ok(
                 "synchro-agent",
@@ -160,24 +153,21 @@ fn purge_removes_records_past_retention_and_is_audited() {
         let b = db.backend;
         let hub_dir = t.path(&format!("hub-{b}"));
         let hub = HubProcess::init(&hub_dir, &db);
-        let recipient = hub_dir.join("keys/hub-recipient.txt");
-        let ws = t.operator_in(
+        let ws = hub.operator(
+            &t,
             &format!("op-{b}"),
             &old.operators[0].id,
-            recipient.to_str().unwrap(),
             &old.profile(0),
-            &[],
+            false,
         );
-        hub.enrol(&ws, &old.operators[0].id);
         // Recent data from another operator: its references never match the old ones.
-        let ws2 = t.operator_in(
+        let ws2 = hub.operator(
+            &t,
             &format!("op2-{b}"),
             "siao-recent",
-            recipient.to_str().unwrap(),
             &recent.profile(0),
-            &[],
+            false,
         );
-        hub.enrol(&ws2, "siao-recent");
         for (ws, f) in old_files
             .iter()
             .map(|f| (&ws, f))
