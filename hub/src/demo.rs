@@ -130,6 +130,12 @@ pub async fn demo(args: &DemoArgs) -> Result<()> {
             }
         }
     }
+    // The monthly processing that exists today: retention (audited) and a signed checkpoint.
+    let purged = hub.purge(crate::service::now()).await?;
+    println!(
+        "  monthly processing: retention applied ({} records past 24 months after last contact), audit checkpoint signed",
+        purged.records
+    );
     let submissions = hub.store.submissions().await?;
     println!(
         "\n{} batches, {uploaded} pseudonymised records received over HTTPS from {} operators in {:.1} s.",
