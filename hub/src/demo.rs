@@ -166,7 +166,7 @@ pub async fn demo(args: &DemoArgs) -> Result<()> {
 
 /// An operator's whole set-up: agent workspace, profile, wrapped secret, enrolment.
 #[allow(clippy::too_many_arguments)]
-async fn enrol_operator(
+pub(crate) async fn enrol_operator(
     hub: &Hub,
     ws: &std::path::Path,
     id: &str,

@@ -53,6 +53,8 @@ enum Command {
     Purge,
     /// Measure ingestion throughput (file and HTTPS, one and many operators)
     Bench(synchro_hub::bench::BenchArgs),
+    /// Score linkage on generated data against the truth, with the naive baseline
+    BenchLinkage(synchro_hub::evaluation::EvalArgs),
     /// Verify and open a sealed batch without storing it
     VerifyBatch {
         /// The sealed batch (.age); its .sig must be beside it
@@ -134,6 +136,9 @@ async fn run(cli: Cli) -> Result<bool> {
             print!("{}", synchro_hub::report::dpo_report(&hub, lang).await?);
             Ok(true)
         }
+        Command::BenchLinkage(a) => synchro_hub::evaluation::bench_linkage(a)
+            .await
+            .map(|()| true),
         Command::Purge => command::purge(&cli.config).await.map(|()| true),
         Command::VerifyBatch {
             batch,

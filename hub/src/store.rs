@@ -478,6 +478,51 @@ impl Store {
         Ok((r.get(0), r.get(1)))
     }
 
+    /// Every stored record as a linkage node: one per operator and record reference (months
+    /// merged), with its keys, sex and birth year.
+    pub async fn linkage_nodes(&self) -> Result<Vec<crate::linkage::Node>> {
+        use std::collections::BTreeMap;
+        let mut nodes: BTreeMap<(String, String), crate::linkage::Node> = BTreeMap::new();
+        let rows = sqlx::query(
+            "-- linkage_nodes(): records\nSELECT operator_id, record_ref, attributes FROM records",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let (op, rf, attrs): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            let v: serde_json::Value = serde_json::from_str(&attrs).unwrap_or_default();
+            let node =
+                nodes
+                    .entry((op.clone(), rf.clone()))
+                    .or_insert_with(|| crate::linkage::Node {
+                        operator: op,
+                        record_ref: rf,
+                        ..Default::default()
+                    });
+            node.sex = node
+                .sex
+                .or_else(|| v["sex"].as_str().and_then(|s| s.chars().next()));
+            node.birth_year = node
+                .birth_year
+                .or_else(|| v["by"].as_i64().map(|y| y as i32));
+        }
+        let keys = sqlx::query(
+            "-- linkage_nodes(): keys\nSELECT r.operator_id, r.record_ref, k.family, k.value FROM match_keys k JOIN records r ON r.batch_id = k.batch_id AND r.idx = k.idx",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &keys {
+            let key = (r.get::<String, _>(0), r.get::<String, _>(1));
+            if let Some(node) = nodes.get_mut(&key) {
+                let kv = (r.get::<String, _>(2), r.get::<String, _>(3));
+                if !node.keys.contains(&kv) {
+                    node.keys.push(kv);
+                }
+            }
+        }
+        Ok(nodes.into_values().collect())
+    }
+
     /// The raw ciphertext and signature of a batch, while retained.
     pub async fn raw_batch(&self, batch_id: &str) -> Result<Option<(Option<Vec<u8>>, String)>> {
         let r = sqlx::query(
