@@ -22,7 +22,7 @@ pub fn family_weight(code: &str) -> f64 {
         "nds" => 8.0,
         "fds" => 8.0,
         "nfm" => 7.0,
-        "nfy" => 4.0,
+        "nfy" => 5.0,
         "nfs" => 3.0,
         _ => 0.0,
     }
@@ -102,11 +102,15 @@ fn pair_score(a: &Node, b: &Node, p: &LinkParams) -> f64 {
     if let (Some(x), Some(y)) = (a.sex, b.sex) {
         if x != y {
             score -= p.sex_conflict;
+        } else {
+            score += 1.0;
         }
     }
     if let (Some(x), Some(y)) = (a.birth_year, b.birth_year) {
         if (x - y).abs() > 1 {
             score -= p.year_conflict;
+        } else if x == y {
+            score += 2.0;
         }
     }
     if a.operator == b.operator {
