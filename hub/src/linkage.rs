@@ -40,6 +40,9 @@ pub struct LinkParams {
     pub sex_conflict: f64,
     /// Penalty when both birth years are known and more than one year apart.
     pub year_conflict: f64,
+    /// Penalty when both records have exact birth dates yet share no key built on the full date
+    /// (their dates differ): two namesakes born the same year.
+    pub date_disagreement: f64,
     /// Key values shared by more records than this are not used for blocking.
     pub max_block: usize,
     /// Largest number of records in one person.
@@ -53,6 +56,7 @@ impl Default for LinkParams {
             same_operator_penalty: 6.0,
             sex_conflict: 20.0,
             year_conflict: 20.0,
+            date_disagreement: 6.0,
             max_block: 40,
             max_cluster: 24,
         }
@@ -70,6 +74,8 @@ pub struct Node {
     pub sex: Option<char>,
     /// Birth year.
     pub birth_year: Option<i32>,
+    /// The birth date behind the keys is a real full date (quality `exact`).
+    pub exact_date: bool,
     /// (family code, stored key value).
     pub keys: Vec<(String, String)>,
 }
@@ -112,6 +118,10 @@ fn pair_score(a: &Node, b: &Node, p: &LinkParams) -> f64 {
         } else if x == y {
             score += 2.0;
         }
+    }
+    const FULL_DATE_FAMILIES: [&str; 6] = ["ndf", "pdf", "nds", "fds", "ndx", "nfm"];
+    if a.exact_date && b.exact_date && !agreeing.iter().any(|f| FULL_DATE_FAMILIES.contains(f)) {
+        score -= p.date_disagreement;
     }
     if a.operator == b.operator {
         score -= p.same_operator_penalty;
@@ -239,6 +249,7 @@ mod tests {
             record_ref: format!("r_{op}_{}", keys.len()),
             sex: Some(sex),
             birth_year: Some(year),
+            exact_date: true,
             keys: keys
                 .iter()
                 .map(|(f, v)| (f.to_string(), v.to_string()))
