@@ -231,3 +231,33 @@ pub async fn bench_linkage(args: &EvalArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn linkage_beats_the_naive_key_on_generated_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = EvalArgs {
+            persons: 300,
+            operators: 4,
+            months: 2,
+            seed: 5,
+        };
+        let r = level(dir.path(), Dirtiness::Moderate, &args).await.unwrap();
+        assert!(
+            r.persons > 200 && r.nodes > r.persons,
+            "{} nodes, {} persons",
+            r.nodes,
+            r.persons
+        );
+        assert!(r.linkage.precision > 0.9, "{:?}", r.linkage);
+        assert!(
+            r.linkage.f1 > r.baseline.f1 + 0.1,
+            "linkage {:?} vs baseline {:?}",
+            r.linkage,
+            r.baseline
+        );
+    }
+}
