@@ -137,11 +137,17 @@ pub async fn demo(args: &DemoArgs) -> Result<()> {
         purged.records
     );
     let submissions = hub.store.submissions().await?;
+    let nodes = hub.store.linkage_nodes().await?;
+    let persons = crate::linkage::link(&nodes, &crate::linkage::LinkParams::default())
+        .into_iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     println!(
-        "\n{} batches, {uploaded} pseudonymised records received over HTTPS from {} operators in {:.1} s.",
+        "\n{} batches, {uploaded} pseudonymised records received over HTTPS from {} operators in {:.1} s: {persons} distinct persons found by linkage (the synthetic population has {}).",
         submissions.len(),
         scenario.operators.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        scenario.persons_seen()
     );
     println!("Audit checkpoint:\n{}", hub.checkpoint().await?);
     if args.no_serve {
