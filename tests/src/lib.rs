@@ -365,25 +365,45 @@ impl HubProcess {
         }
     }
 
-    /// Starts `serve` and waits for its "listening" line (no sleeping).
+    /// Starts `serve` and waits for its "listening" line (no sleeping). If the chosen port was
+    /// taken in the meantime (another test's connection), moves to a new free port.
     pub fn start(&mut self) {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(bin("synchro-hub"))
-            .args(["serve", "--config", self.config.to_str().unwrap()])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("start synchro-hub serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read serve output");
-        assert!(
-            line.contains("listening on"),
-            "synchro-hub serve did not start: {line:?}"
-        );
-        self.child = Some(child);
+        for _ in 0..5 {
+            let mut child = std::process::Command::new(bin("synchro-hub"))
+                .args(["serve", "--config", self.config.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start synchro-hub serve");
+            let stdout = child.stdout.take().expect("stdout");
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("read serve output");
+            if line.contains("listening on") {
+                // Keep draining the server's log so it can never block on a full pipe.
+                if let Some(mut err) = child.stderr.take() {
+                    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::stderr()));
+                }
+                self.child = Some(child);
+                return;
+            }
+            let out = child.wait_with_output().expect("serve output");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("cannot listen"),
+                "synchro-hub serve did not start: {err}"
+            );
+            let port = free_port();
+            let old = self.url.rsplit(':').next().unwrap().to_string();
+            let cfg = std::fs::read_to_string(&self.config)
+                .unwrap()
+                .replace(&format!("127.0.0.1:{old}"), &format!("127.0.0.1:{port}"));
+            std::fs::write(&self.config, cfg).unwrap();
+            self.url = format!("https://127.0.0.1:{port}");
+        }
+        panic!("synchro-hub serve could not find a free port");
     }
 
     /// Kills the server with SIGKILL (no chance to finish anything).
