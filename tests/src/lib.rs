@@ -377,11 +377,11 @@ impl HubProcess {
                 .spawn()
                 .expect("start synchro-hub serve");
             let stdout = child.stdout.take().expect("stdout");
+            let mut reader = std::io::BufReader::new(stdout);
             let mut line = String::new();
-            std::io::BufReader::new(stdout)
-                .read_line(&mut line)
-                .expect("read serve output");
+            reader.read_line(&mut line).expect("read serve output");
             if line.contains("listening on") {
+                std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
                 // Keep draining the server's log so it can never block on a full pipe.
                 if let Some(mut err) = child.stderr.take() {
                     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::stderr()));
