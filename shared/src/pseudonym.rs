@@ -20,7 +20,7 @@ use crate::normalise::{phonetic, BirthDate, NormalisedNames};
 use crate::template::Sex;
 
 /// Version of the match-key set; travels in every batch header.
-pub const KEY_SET_VERSION: u32 = 1;
+pub const KEY_SET_VERSION: u32 = 2;
 
 /// Bytes kept from each HMAC output: 96 bits. With 10^7 values in one family the chance of any
 /// accidental collision is about 10^-14, and a shorter value keeps batches small.
@@ -225,7 +225,7 @@ impl ReferenceSecret {
     }
 }
 
-/// A family of match keys: which identity parts it combines (key set v1).
+/// A family of match keys: which identity parts it combines (key set v2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum KeyFamily {
     /// Surname variant + first name + exact birth date; name order-insensitive.
@@ -255,7 +255,7 @@ pub enum KeyFamily {
 }
 
 impl KeyFamily {
-    /// Every family of key set v1.
+    /// Every family of key set v2.
     pub const ALL: [KeyFamily; 8] = [
         KeyFamily::NameFirstDate,
         KeyFamily::PhoneticDate,
@@ -475,11 +475,13 @@ impl MatchKeyDeriver {
                     add(KeyFamily::PhoneticDate, &input, keys);
                 }
                 if let Some(surname) = full_surname {
+                    // Phonetic names: a date error together with a spelling variant still agrees.
+                    let surname_ph = phonetic(surname);
                     let (d, m) = (date.day(), date.month());
                     if d <= 12 && d != m {
                         input
                             .start()
-                            .unordered(surname, first)
+                            .unordered(&surname_ph, &first_ph)
                             .number(date.year() as u32, 4)
                             .number(d.min(m), 2)
                             .number(d.max(m), 2);
@@ -487,19 +489,23 @@ impl MatchKeyDeriver {
                     }
                     input
                         .start()
-                        .unordered(surname, first)
+                        .unordered(&surname_ph, &first_ph)
                         .number(date.month(), 2)
                         .number(date.day(), 2);
                     add(KeyFamily::NameFirstDayMonth, &input, keys);
                 }
                 if let Some(sex) = sex_code {
-                    input.start().field(first).field(ymd).field(sex);
+                    input.start().field(&first_ph).field(ymd).field(sex);
                     add(KeyFamily::FirstDateSex, &input, keys);
                 }
             }
             if let Some(sex) = sex_code {
                 for surname in &surnames {
-                    input.start().field(surname).field(ymd).field(sex);
+                    input
+                        .start()
+                        .field(&phonetic(surname))
+                        .field(ymd)
+                        .field(sex);
                     add(KeyFamily::NameDateSex, &input, keys);
                 }
             }
