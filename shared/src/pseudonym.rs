@@ -456,6 +456,12 @@ impl MatchKeyDeriver {
             }
         };
         let full_surname = surnames.first().map(String::as_str);
+        // Phonetic skeletons of the surname variants, computed once for the families using them.
+        let surnames_ph: Vec<String> = if exact.is_some() {
+            surnames.iter().map(|s| phonetic(s)).collect()
+        } else {
+            Vec::new()
+        };
         if let Some(date) = exact {
             let ymd_bytes = ymd(date);
             // Unwrap safety: ASCII digits only.
@@ -474,14 +480,13 @@ impl MatchKeyDeriver {
                     input.start().unordered(&surname_ph, &first_ph).field(ymd);
                     add(KeyFamily::PhoneticDate, &input, keys);
                 }
-                if let Some(surname) = full_surname {
+                if let Some(surname_ph) = surnames_ph.first() {
                     // Phonetic names: a date error together with a spelling variant still agrees.
-                    let surname_ph = phonetic(surname);
                     let (d, m) = (date.day(), date.month());
                     if d <= 12 && d != m {
                         input
                             .start()
-                            .unordered(&surname_ph, &first_ph)
+                            .unordered(surname_ph, &first_ph)
                             .number(date.year() as u32, 4)
                             .number(d.min(m), 2)
                             .number(d.max(m), 2);
@@ -489,7 +494,7 @@ impl MatchKeyDeriver {
                     }
                     input
                         .start()
-                        .unordered(&surname_ph, &first_ph)
+                        .unordered(surname_ph, &first_ph)
                         .number(date.month(), 2)
                         .number(date.day(), 2);
                     add(KeyFamily::NameFirstDayMonth, &input, keys);
@@ -500,12 +505,8 @@ impl MatchKeyDeriver {
                 }
             }
             if let Some(sex) = sex_code {
-                for surname in &surnames {
-                    input
-                        .start()
-                        .field(&phonetic(surname))
-                        .field(ymd)
-                        .field(sex);
+                for surname_ph in &surnames_ph {
+                    input.start().field(surname_ph).field(ymd).field(sex);
                     add(KeyFamily::NameDateSex, &input, keys);
                 }
             }
