@@ -545,3 +545,41 @@ pub fn post_batch(
         serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Runs `synchro-agent run` for a workspace, an export and a period; with `out`, writes the
+/// sealed batch there instead of uploading. Returns the agent's output; fails the test if it fails.
+pub fn agent_run(ws: &Path, input: &Path, period: &str, out: Option<&Path>) -> String {
+    let config = ws.join("agent.toml");
+    let mut args = vec![
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--period",
+        period,
+    ];
+    if let Some(out) = out {
+        args.extend(["--out", out.to_str().unwrap()]);
+    }
+    ok("synchro-agent", &args)
+}
+
+/// A small generated territory (default dirtiness and seed) and its exports under `dir`.
+pub fn small_scenario(
+    dir: &Path,
+    operators: usize,
+    months: u32,
+    first_period: (i32, u32),
+    persons: usize,
+) -> (synchro_synth::Scenario, Vec<synchro_synth::ExportFile>) {
+    let scenario = synchro_synth::Scenario::generate(synchro_synth::Config {
+        operators,
+        months,
+        first_period,
+        persons,
+        ..synchro_synth::Config::default()
+    });
+    let files = scenario.write_exports(dir).expect("write exports");
+    (scenario, files)
+}

@@ -3,8 +3,9 @@
 //! against a checkpoint kept outside the hub). The hub refuses to sign a log that does not
 //! extend its last checkpoint.
 
-use synchro_synth::{Config, Scenario};
-use synchro_tests::{block_on, ok, run, test_databases, text, HubProcess, Territory};
+use synchro_tests::{
+    agent_run, block_on, run, small_scenario, test_databases, text, HubProcess, Territory,
+};
 
 fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -13,14 +14,7 @@ fn sql_literal(s: &str) -> String {
 #[test]
 fn audit_verify_detects_each_tampering_on_every_backend() {
     let t = Territory::new();
-    let scenario = Scenario::generate(Config {
-        operators: 1,
-        months: 2,
-        first_period: (2026, 9),
-        persons: 80,
-        ..Config::default()
-    });
-    let files = scenario.write_exports(&t.path("data")).unwrap();
+    let (scenario, files) = small_scenario(&t.path("data"), 1, 2, (2026, 9), 80);
     for db in test_databases(t.dir.path()) {
         let b = db.backend;
         let hub_dir = t.path(&format!("hub-{b}"));
@@ -34,20 +28,7 @@ fn audit_verify_detects_each_tampering_on_every_backend() {
         );
         for f in &files {
             let out = t.path(&format!("{b}-{}.age", f.period));
-            ok(
-                "synchro-agent",
-                &[
-                    "run",
-                    "--config",
-                    ws.join("agent.toml").to_str().unwrap(),
-                    "--input",
-                    f.path.to_str().unwrap(),
-                    "--period",
-                    &f.period,
-                    "--out",
-                    out.to_str().unwrap(),
-                ],
-            );
+            agent_run(&ws, &f.path, &f.period, Some(&out));
             let msg = hub.cli(&["ingest", out.to_str().unwrap()]);
             assert!(msg.contains("accepted"), "{msg}");
         }

@@ -1,20 +1,14 @@
 //! A real hub (`synchro-hub serve`, TLS on loopback) receiving real agents' uploads, on SQLite
 //! and PostgreSQL: acceptance, replacement of a corrected month, acknowledged resubmission.
 
-use synchro_synth::{Config, Scenario};
-use synchro_tests::{block_on, ok, run, test_databases, text, HubProcess, Territory};
+use synchro_tests::{
+    agent_run, block_on, ok, run, small_scenario, test_databases, text, HubProcess, Territory,
+};
 
 #[test]
 fn agents_upload_over_tls_and_resubmissions_replace_on_every_backend() {
     let t = Territory::new();
-    let scenario = Scenario::generate(Config {
-        operators: 2,
-        months: 2,
-        first_period: (2026, 9),
-        persons: 200,
-        ..Config::default()
-    });
-    let files = scenario.write_exports(&t.path("data")).unwrap();
+    let (scenario, files) = small_scenario(&t.path("data"), 2, 2, (2026, 9), 200);
     for db in test_databases(t.dir.path()) {
         let hub_dir = t.path(&format!("hub-{}", db.backend));
         let mut hub = HubProcess::init(&hub_dir, &db);
@@ -24,18 +18,7 @@ fn agents_upload_over_tls_and_resubmissions_replace_on_every_backend() {
             let ws_name = format!("{}-{}", op.id, db.backend);
             let ws = hub.operator(&t, &ws_name, &op.id, &scenario.profile(i), true);
             for f in files.iter().filter(|f| f.operator_id == op.id) {
-                let out = ok(
-                    "synchro-agent",
-                    &[
-                        "run",
-                        "--config",
-                        ws.join("agent.toml").to_str().unwrap(),
-                        "--input",
-                        f.path.to_str().unwrap(),
-                        "--period",
-                        &f.period,
-                    ],
-                );
+                let out = agent_run(&ws, &f.path, &f.period, None);
                 assert!(out.contains("accepted"), "{}: {out}", db.backend);
                 expected.push((op.id.clone(), f.period.clone(), f.rows as i64, ws.clone()));
             }
@@ -46,18 +29,7 @@ fn agents_upload_over_tls_and_resubmissions_replace_on_every_backend() {
             .iter()
             .find(|f| f.operator_id == op_id && f.period == period)
             .unwrap();
-        let out = ok(
-            "synchro-agent",
-            &[
-                "run",
-                "--config",
-                ws.join("agent.toml").to_str().unwrap(),
-                "--input",
-                input.path.to_str().unwrap(),
-                "--period",
-                &period,
-            ],
-        );
+        let out = agent_run(&ws, &input.path, &period, None);
         assert!(out.contains("replacing batch"), "{out}");
         // Sending the very same sealed batch again is acknowledged, not duplicated.
         let receipts = ws.join("receipts").join(&period);

@@ -3,24 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use synchro_shared::batch::{BatchSignature, SignatureFields};
-use synchro_synth::{Config, Scenario};
-use synchro_tests::{block_on, ok, post_batch, test_databases, HubProcess, Territory};
+use synchro_tests::{
+    agent_run, block_on, ok, post_batch, small_scenario, test_databases, HubProcess, Territory,
+};
 
 fn sealed(ws: &Path, input: &Path, period: &str, out: &Path) -> (Vec<u8>, String) {
-    ok(
-        "synchro-agent",
-        &[
-            "run",
-            "--config",
-            ws.join("agent.toml").to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--period",
-            period,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    agent_run(ws, input, period, Some(out));
     let mut sig = out.as_os_str().to_owned();
     sig.push(".sig");
     (
@@ -52,14 +40,7 @@ fn resign(ws: &Path, operator_id: &str, ciphertext: &[u8], period: &str, rows: u
 #[test]
 fn refusals_are_specific_store_nothing_and_are_audited() {
     let t = Territory::new();
-    let scenario = Scenario::generate(Config {
-        operators: 1,
-        months: 1,
-        first_period: (2026, 10),
-        persons: 120,
-        ..Config::default()
-    });
-    let files = scenario.write_exports(&t.path("data")).unwrap();
+    let (scenario, files) = small_scenario(&t.path("data"), 1, 1, (2026, 10), 120);
     let input = files[0].path.clone();
     let rows = files[0].rows as u64;
     let profile = scenario.profile(0);

@@ -1,7 +1,9 @@
 //! The hub's web interface and retention, against a real hub process.
 
 use synchro_synth::{Config, Scenario};
-use synchro_tests::{block_on, ok, test_databases, web_client, HubProcess, Territory};
+use synchro_tests::{
+    agent_run, block_on, small_scenario, test_databases, web_client, HubProcess, Territory,
+};
 
 fn response(r: Result<ureq::Response, ureq::Error>) -> (u16, Option<String>, String) {
     let resp = match r {
@@ -17,14 +19,7 @@ fn response(r: Result<ureq::Response, ureq::Error>) -> (u16, Option<String>, Str
 #[test]
 fn web_interface_shows_submissions_after_login_in_french_and_english() {
     let t = Territory::new();
-    let scenario = Scenario::generate(Config {
-        operators: 2,
-        months: 1,
-        first_period: (2026, 10),
-        persons: 150,
-        ..Config::default()
-    });
-    let files = scenario.write_exports(&t.path("data")).unwrap();
+    let (scenario, files) = small_scenario(&t.path("data"), 2, 1, (2026, 10), 150);
     for db in test_databases(t.dir.path()) {
         let b = db.backend;
         let hub_dir = t.path(&format!("hub-{b}"));
@@ -39,18 +34,7 @@ fn web_interface_shows_submissions_after_login_in_french_and_english() {
                 true,
             );
             let f = files.iter().find(|f| f.operator_id == op.id).unwrap();
-            ok(
-                "synchro-agent",
-                &[
-                    "run",
-                    "--config",
-                    ws.join("agent.toml").to_str().unwrap(),
-                    "--input",
-                    f.path.to_str().unwrap(),
-                    "--period",
-                    &f.period,
-                ],
-            );
+            agent_run(&ws, &f.path, &f.period, None);
         }
         let web = web_client(&hub.ca);
         let (status, _, body) = response(web.get(&format!("{}/", hub.url)).call());
@@ -174,20 +158,7 @@ fn purge_removes_records_past_retention_and_is_audited() {
             .chain(recent_files.iter().map(|f| (&ws2, f)))
         {
             let out = t.path(&format!("{b}-{}.age", f.period));
-            ok(
-                "synchro-agent",
-                &[
-                    "run",
-                    "--config",
-                    ws.join("agent.toml").to_str().unwrap(),
-                    "--input",
-                    f.path.to_str().unwrap(),
-                    "--period",
-                    &f.period,
-                    "--out",
-                    out.to_str().unwrap(),
-                ],
-            );
+            agent_run(ws, &f.path, &f.period, Some(&out));
             hub.cli(&["ingest", out.to_str().unwrap()]);
         }
         let msg = hub.cli(&["purge"]);
