@@ -127,9 +127,7 @@ fn process_chunk(
             .entry(record.birth_date_quality)
             .or_default() += 1;
         let id = &mapped.identity;
-        derivers
-            .keys
-            .derive_into(&id.names, &id.birth, record.sex, &mut keys);
+        derivers.keys.derive_into(&id.names, &id.birth, &mut keys);
         if keys.is_empty() {
             out.report.records_without_keys += 1;
         }

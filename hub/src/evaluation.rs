@@ -20,7 +20,7 @@ use synchro_shared::normalise::{BirthDate, NormalisedNames};
 use synchro_synth::{Config, Dirtiness, Scenario};
 
 use crate::command::{init, InitArgs};
-use crate::linkage::{link, score, LinkParams, PairwiseQuality};
+use crate::linkage::{score, LinkParams, PairwiseQuality};
 
 /// Options of `bench-linkage`.
 #[derive(Debug, Clone, Args)]
@@ -37,6 +37,10 @@ pub struct EvalArgs {
     /// Random seed
     #[arg(long, default_value_t = 11)]
     pub seed: u64,
+    /// Print this many missed and false pairs with their synthetic identities (development aid:
+    /// the generated data is fictitious and stays on this machine)
+    #[arg(long, default_value_t = 0)]
+    pub show_errors: usize,
 }
 
 struct LevelResult {
@@ -57,7 +61,8 @@ fn naive_key(names: &NormalisedNames, birth: &BirthDate) -> Option<String> {
         .then(|| format!("{}|{first}|{date}", names.birth.concat()))
 }
 
-async fn level(dir: &Path, dirtiness: Dirtiness, args: &EvalArgs) -> Result<LevelResult> {
+async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<LevelResult> {
+    let args = eval;
     let name = match dirtiness {
         Dirtiness::Moderate => "moderate",
         Dirtiness::Very => "very dirty",
@@ -94,6 +99,7 @@ async fn level(dir: &Path, dirtiness: Dirtiness, args: &EvalArgs) -> Result<Leve
         truth.insert((rec[0].to_string(), rec[1].to_string()), rec[2].to_string());
     }
     let mut naive: HashMap<(String, String), Option<String>> = HashMap::new();
+    let mut clear: HashMap<(String, String), String> = HashMap::new();
     let mut refs: HashMap<(String, String), String> = HashMap::new();
     for (i, op) in scenario.operators.iter().enumerate() {
         let ws = work.join("operators").join(&op.id);
@@ -146,6 +152,16 @@ async fn level(dir: &Path, dirtiness: Dirtiness, args: &EvalArgs) -> Result<Leve
             while export.next_row(&mut row)? {
                 if let Some(m) = mapper.map(&row, &mut problems) {
                     let key = naive_key(&m.identity.names, &m.identity.birth);
+                    if eval.show_errors > 0 {
+                        clear
+                            .entry((op.id.clone(), m.local_id.clone()))
+                            .or_insert_with(|| {
+                                format!(
+                                    "{:?} {:?} {:?}",
+                                    m.identity.names, m.identity.birth, m.record.sex
+                                )
+                            });
+                    }
                     naive
                         .entry((op.id.clone(), m.local_id.clone()))
                         .or_insert(key);
@@ -155,7 +171,32 @@ async fn level(dir: &Path, dirtiness: Dirtiness, args: &EvalArgs) -> Result<Leve
     }
     let nodes = hub.store.linkage_nodes().await?;
     let start = Instant::now();
-    let ids = link(&nodes, &LinkParams::default());
+    let params = LinkParams::default();
+    let linked = crate::linkage::link_detailed(&nodes, &params);
+    if eval.show_errors > 0 {
+        let m = &linked.model;
+        eprintln!("MODEL lambda {:.4} pairs {}", m.lambda, m.pairs);
+        for (l, name) in crate::linkage::IDENTITY_LEVELS.iter().enumerate() {
+            let w: Vec<String> = (0..4)
+                .map(|y| {
+                    let k = l * 4 + y;
+                    format!("{:+.1}", (m.pattern_m[k] / m.pattern_u[k]).log2())
+                })
+                .collect();
+            eprintln!(
+                "  {name:<55} {} mean count {:.1}",
+                w.join(" "),
+                m.level_mean_count[l]
+            );
+        }
+        for (t, name) in crate::linkage::TRAITS.iter().enumerate() {
+            let w: Vec<String> = (0..3)
+                .map(|l| format!("{:+.1}", (m.trait_m[t][l] / m.trait_u[t][l]).log2()))
+                .collect();
+            eprintln!("  {name:<55} {}", w.join(" "));
+        }
+    }
+    let ids = linked.person;
     let seconds = start.elapsed().as_secs_f64();
     let mut labels = Vec::with_capacity(nodes.len());
     let mut baseline_ids = Vec::with_capacity(nodes.len());
@@ -180,6 +221,9 @@ async fn level(dir: &Path, dirtiness: Dirtiness, args: &EvalArgs) -> Result<Leve
         };
         baseline_ids.push(b);
     }
+    if args.show_errors > 0 {
+        show_errors(&nodes, &ids, &labels, &refs, &clear, args.show_errors);
+    }
     let persons = labels
         .iter()
         .collect::<std::collections::HashSet<_>>()
@@ -193,6 +237,63 @@ async fn level(dir: &Path, dirtiness: Dirtiness, args: &EvalArgs) -> Result<Leve
         baseline: score(&baseline_ids, &labels),
         seconds,
     })
+}
+
+/// Prints missed pairs (same person, different ids) and false pairs, with whether they share a key.
+fn show_errors(
+    nodes: &[crate::linkage::Node],
+    ids: &[usize],
+    labels: &[String],
+    refs: &HashMap<(String, String), String>,
+    clear: &HashMap<(String, String), String>,
+    limit: usize,
+) {
+    let describe = |i: usize| {
+        let n = &nodes[i];
+        let local = &refs[&(n.operator.clone(), n.record_ref.clone())];
+        format!(
+            "{} {}",
+            n.operator,
+            clear
+                .get(&(n.operator.clone(), local.clone()))
+                .map(String::as_str)
+                .unwrap_or("?")
+        )
+    };
+    let shared = |a: usize, b: usize| {
+        let mut f: Vec<&str> = nodes[a]
+            .keys
+            .iter()
+            .filter(|k| nodes[b].keys.contains(k))
+            .map(|k| k.0.as_str())
+            .collect();
+        f.dedup();
+        f.join(",")
+    };
+    let (mut missed, mut false_pairs) = (0, 0);
+    for a in 0..nodes.len() {
+        for b in a + 1..nodes.len() {
+            let same_truth = labels[a] == labels[b];
+            let same_id = ids[a] == ids[b];
+            if same_truth && !same_id && missed < limit {
+                missed += 1;
+                eprintln!(
+                    "MISSED [{}]\n  {}\n  {}",
+                    shared(a, b),
+                    describe(a),
+                    describe(b)
+                );
+            } else if !same_truth && same_id && false_pairs < limit {
+                false_pairs += 1;
+                eprintln!(
+                    "FALSE [{}]\n  {}\n  {}",
+                    shared(a, b),
+                    describe(a),
+                    describe(b)
+                );
+            }
+        }
+    }
 }
 
 /// Runs both levels and prints the report.
@@ -244,6 +345,7 @@ mod tests {
             operators: 4,
             months: 2,
             seed: 5,
+            show_errors: 0,
         };
         let r = level(dir.path(), Dirtiness::Moderate, &args).await.unwrap();
         assert!(

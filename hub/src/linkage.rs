@@ -1,64 +1,107 @@
-//! Linkage, first version: which stored records are the same person, from pseudonyms only.
+//! Linkage: which stored records are the same person, from pseudonyms only.
 //!
-//! A node is one operator's record (same operator and record reference across months). Nodes
-//! sharing a match-key value in some family are candidate pairs (blocking on the keys, so cost
-//! grows with the number of records, not its square; over-frequent values are skipped). A pair's
-//! score adds the weight of every family that agrees and subtracts contradictions (both sexes
-//! known and different; birth years more than a year apart). Pairs above the threshold are merged
-//! strongest first, and a merge is refused when it would put contradicting records in one person
-//! or grow a person past the size cap, so one bad pair cannot chain two groups together.
+//! A node is one operator's record (same operator and record reference across months).
 //!
-//! This version uses fixed weights (documented defaults); estimating them from the data (EM)
-//! and term-frequency adjustment are the next steps.
+//! 1. **Blocking.** Nodes sharing a keyed value are candidate pairs; a value held by more than
+//!    [`LinkParams::max_block`] nodes is too common to block on (cost stays near-linear). The two
+//!    token + date families share one HMAC domain, so a token typed in the other name field
+//!    (swapped surname and first name) still meets its counterpart.
+//! 2. **Comparison.** Each pair gets an agreement pattern: an identity level (the strongest
+//!    agreeing key family, split by whether both records carry exact dates that disagree) crossed
+//!    with a birth-year level, plus sex, nationality group, household role and administrative
+//!    status (agree / differ / unknown).
+//! 3. **Weights estimated from the data.** Fellegi–Sunter m- and u-probabilities of every level
+//!    are estimated by EM over the candidate pairs (no truth needed); name+date and year form one
+//!    comparison because the keys make them dependent by construction, the others are
+//!    conditionally independent. **Term-frequency adjustment** on the keyed values: agreement on a
+//!    value held by many records (a common name pair) weighs less than on a rare one.
+//! 4. **Clustering.** Pairs above the threshold are merged strongest first; a merge is refused
+//!    when it would put two sexes, birth years more than [`LinkParams::max_year_span`] apart or
+//!    more than [`LinkParams::max_cluster`] records in one person, so one bad pair cannot chain
+//!    two groups. Two records of one operator need [`LinkParams::same_operator_penalty`] more
+//!    evidence: operators seldom register someone twice.
 
 use std::collections::HashMap;
 
-/// Weight of agreement per key family (log-odds scale; the threshold is [`LinkParams::threshold`]).
-pub fn family_weight(code: &str) -> f64 {
-    match code {
-        "ndf" => 12.0,
-        "pdf" => 9.0,
-        "ndx" => 9.0,
-        "nds" => 8.0,
-        "fds" => 8.0,
-        "nfm" => 7.0,
-        "nfy" => 5.0,
-        "nfs" => 3.0,
-        _ => 0.0,
-    }
-}
+use serde::Serialize;
 
-/// Linkage parameters.
-#[derive(Debug, Clone)]
+/// Key families in the order used by the identity levels; `tsd` and `tfd` share one domain.
+pub const FAMILIES: [&str; 10] = [
+    "ndf", "pdf", "tsd", "tfd", "ndx", "nfm", "nfy", "nfd", "tsy", "tfy",
+];
+const NDF: usize = 0;
+const PDF: usize = 1;
+const TSD: usize = 2;
+const TFD: usize = 3;
+const NDX: usize = 4;
+const NFM: usize = 5;
+const NFY: usize = 6;
+const NFD: usize = 7;
+const TSY: usize = 8;
+const TFY: usize = 9;
+/// Pseudo-family of a token + date agreeing across the surname and first-name tags.
+const CROSS: usize = 10;
+/// Pseudo-family of a token + initial + year agreeing across the two tags.
+const CROSS_YEAR: usize = 11;
+
+/// Identity levels, strongest first: what the keys say about names and date.
+pub const IDENTITY_LEVELS: [&str; 14] = [
+    "name + first name + date (ndf)",
+    "phonetic names + date (pdf)",
+    "surname token and first-name token + date (tsd+tfd)",
+    "names + date, day and month swapped (ndx)",
+    "names + day and month, year differs (nfm)",
+    "one token + date, name fields swapped",
+    "surname token + date (tsd)",
+    "first-name token + date (tfd)",
+    "names + year (nfy)",
+    "one token + other initial + year (tsy/tfy)",
+    "names or token + year, exact dates differ",
+    "names + decade (nfd)",
+    "names + decade, exact dates differ",
+    "no key",
+];
+const YEAR_LEVELS: [&str; 4] = [
+    "same year",
+    "years 1 apart",
+    "years further apart",
+    "unknown",
+];
+const TRAIT_LEVELS: [&str; 3] = ["agree", "differ", "unknown"];
+/// Non-identifying attributes compared as agree / differ / unknown.
+pub const TRAITS: [&str; 4] = ["sex", "nationality group", "household role", "admin status"];
+const PATTERNS: usize = IDENTITY_LEVELS.len() * YEAR_LEVELS.len();
+
+/// Linkage parameters (`[linkage]` in hub.toml).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LinkParams {
-    /// Minimum score to link two records of different operators.
+    /// Minimum match weight (log2 posterior odds) to link two records; 0 means even odds.
     pub threshold: f64,
-    /// Extra evidence needed for two records of the same operator (operators seldom register a
-    /// person twice).
+    /// Extra evidence (log2) needed for two records of the same operator.
     pub same_operator_penalty: f64,
-    /// Penalty when both sexes are known and differ.
-    pub sex_conflict: f64,
-    /// Penalty when both birth years are known and more than one year apart.
-    pub year_conflict: f64,
-    /// Penalty when both records have exact birth dates yet share no key built on the full date
-    /// (their dates differ): two namesakes born the same year.
-    pub date_disagreement: f64,
-    /// Key values shared by more records than this are not used for blocking.
+    /// Key values held by more records than this are not used for blocking.
     pub max_block: usize,
     /// Largest number of records in one person.
     pub max_cluster: usize,
+    /// Largest spread of known birth years within one person.
+    pub max_year_span: i32,
+    /// EM iterations.
+    pub em_iterations: usize,
+    /// Largest term-frequency adjustment, in log2 units, either way.
+    pub tf_cap: f64,
 }
 
 impl Default for LinkParams {
     fn default() -> Self {
         LinkParams {
-            threshold: 7.0,
-            same_operator_penalty: 6.0,
-            sex_conflict: 20.0,
-            year_conflict: 20.0,
-            date_disagreement: 6.0,
-            max_block: 40,
+            threshold: 0.0,
+            same_operator_penalty: 4.0,
+            max_block: 50,
             max_cluster: 24,
+            max_year_span: 2,
+            em_iterations: 40,
+            tf_cap: 4.0,
         }
     }
 }
@@ -70,24 +113,480 @@ pub struct Node {
     pub operator: String,
     /// Record reference.
     pub record_ref: String,
+    /// Household reference (per operator), if any.
+    pub household_ref: Option<String>,
     /// 'M' or 'F'.
     pub sex: Option<char>,
     /// Birth year.
     pub birth_year: Option<i32>,
     /// The birth date behind the keys is a real full date (quality `exact`).
     pub exact_date: bool,
+    /// Nationality group, household role and administrative status codes.
+    pub traits: [Option<String>; 3],
     /// (family code, stored key value).
     pub keys: Vec<(String, String)>,
 }
 
-struct UnionFind {
+/// The agreement pattern of one candidate pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Comparison {
+    /// Index into [`IDENTITY_LEVELS`].
+    pub identity: u8,
+    /// Index into the year levels.
+    pub year: u8,
+    /// Agree / differ / unknown for each of [`TRAITS`].
+    pub traits: [u8; 4],
+    /// Nodes holding the value that decided the identity level (for term frequency).
+    pub value_count: u32,
+    /// Both records come from one operator.
+    pub same_operator: bool,
+}
+
+impl Comparison {
+    fn pattern(&self) -> usize {
+        self.identity as usize * YEAR_LEVELS.len() + self.year as usize
+    }
+}
+
+/// Match and non-match probabilities of every level, estimated by EM.
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    /// Prior share of candidate pairs that are matches.
+    pub lambda: f64,
+    /// m and u per identity × year pattern.
+    pub pattern_m: Vec<f64>,
+    /// u per identity × year pattern.
+    pub pattern_u: Vec<f64>,
+    /// m per trait level.
+    pub trait_m: [[f64; 3]; 4],
+    /// u per trait level.
+    pub trait_u: [[f64; 3]; 4],
+    /// Mean node count of the deciding value among pairs of each identity level (TF baseline).
+    pub level_mean_count: Vec<f64>,
+    /// Candidate pairs the model was fitted on.
+    pub pairs: usize,
+}
+
+/// One weight contribution, for `linkage explain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Contribution {
+    /// What was compared.
+    pub what: String,
+    /// The level observed.
+    pub level: String,
+    /// log2(m/u) (or the adjustment).
+    pub weight: f64,
+}
+
+impl Model {
+    fn pattern_weight(&self, c: &Comparison) -> f64 {
+        (self.pattern_m[c.pattern()] / self.pattern_u[c.pattern()]).log2()
+    }
+
+    fn tf_adjustment(&self, c: &Comparison, p: &LinkParams) -> f64 {
+        let mean = self.level_mean_count[c.identity as usize];
+        if c.value_count == 0 || mean <= 0.0 {
+            return 0.0;
+        }
+        (mean / f64::from(c.value_count))
+            .log2()
+            .clamp(-p.tf_cap, p.tf_cap)
+    }
+
+    /// The match weight of a pair: log2 posterior odds.
+    pub fn weight(&self, c: &Comparison, p: &LinkParams) -> f64 {
+        let mut w = (self.lambda / (1.0 - self.lambda)).log2() + self.pattern_weight(c);
+        for (t, &level) in c.traits.iter().enumerate() {
+            let l = level as usize;
+            w += (self.trait_m[t][l] / self.trait_u[t][l]).log2();
+        }
+        w += self.tf_adjustment(c, p);
+        if c.same_operator {
+            w -= p.same_operator_penalty;
+        }
+        w
+    }
+
+    /// The weight of a pair, term by term.
+    pub fn explain(&self, c: &Comparison, p: &LinkParams) -> Vec<Contribution> {
+        let mut out = vec![
+            Contribution {
+                what: "prior".into(),
+                level: format!("{:.4} of candidate pairs match", self.lambda),
+                weight: (self.lambda / (1.0 - self.lambda)).log2(),
+            },
+            Contribution {
+                what: "keys and birth year".into(),
+                level: format!(
+                    "{}; {}",
+                    IDENTITY_LEVELS[c.identity as usize], YEAR_LEVELS[c.year as usize]
+                ),
+                weight: self.pattern_weight(c),
+            },
+        ];
+        for (t, &level) in c.traits.iter().enumerate() {
+            let l = level as usize;
+            out.push(Contribution {
+                what: TRAITS[t].into(),
+                level: TRAIT_LEVELS[l].into(),
+                weight: (self.trait_m[t][l] / self.trait_u[t][l]).log2(),
+            });
+        }
+        out.push(Contribution {
+            what: "term frequency".into(),
+            level: format!("deciding value held by {} records", c.value_count),
+            weight: self.tf_adjustment(c, p),
+        });
+        if c.same_operator {
+            out.push(Contribution {
+                what: "same operator".into(),
+                level: "both records from one operator".into(),
+                weight: -p.same_operator_penalty,
+            });
+        }
+        out
+    }
+}
+
+/// Nodes with their keys interned: (value id, family index) sorted by value id.
+struct Indexed {
+    keys: Vec<Vec<(u32, u8)>>,
+    counts: Vec<u32>,
+    operators: Vec<u32>,
+}
+
+fn family_index(code: &str) -> Option<usize> {
+    FAMILIES.iter().position(|f| *f == code)
+}
+
+fn domain(family: usize) -> usize {
+    match family {
+        TFD => TSD,
+        TFY => TSY,
+        f => f,
+    }
+}
+
+fn index(nodes: &[Node]) -> Indexed {
+    let mut values: HashMap<(usize, &str), u32> = HashMap::new();
+    let mut operator_ids: HashMap<&str, u32> = HashMap::new();
+    let mut counts: Vec<u32> = Vec::new();
+    let mut keys = Vec::with_capacity(nodes.len());
+    let mut operators = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        let next = operator_ids.len() as u32;
+        operators.push(*operator_ids.entry(n.operator.as_str()).or_insert(next));
+        let mut mine: Vec<(u32, u8)> = Vec::with_capacity(n.keys.len());
+        for (f, v) in &n.keys {
+            let Some(fi) = family_index(f) else { continue };
+            let next = values.len() as u32;
+            let id = *values.entry((domain(fi), v.as_str())).or_insert(next);
+            if id as usize == counts.len() {
+                counts.push(0);
+            }
+            mine.push((id, fi as u8));
+        }
+        mine.sort_unstable();
+        mine.dedup();
+        let mut last = u32::MAX;
+        for &(id, _) in &mine {
+            if id != last {
+                counts[id as usize] += 1;
+                last = id;
+            }
+        }
+        keys.push(mine);
+    }
+    Indexed {
+        keys,
+        counts,
+        operators,
+    }
+}
+
+fn trait_level<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> u8 {
+    match (a, b) {
+        (Some(x), Some(y)) if x == y => 0,
+        (Some(_), Some(_)) => 1,
+        _ => 2,
+    }
+}
+
+fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
+    let (a, b) = (&ix.keys[i], &ix.keys[j]);
+    // Per family: the smallest count of a value shared in that family (0 = no agreement).
+    let mut agree = [0u32; 12];
+    let (mut x, mut y) = (0, 0);
+    while x < a.len() && y < b.len() {
+        let (va, vb) = (a[x].0, b[y].0);
+        if va < vb {
+            x += 1;
+        } else if vb < va {
+            y += 1;
+        } else {
+            // All entries with this value on both sides (a token may carry both tags).
+            let (x_end, y_end) = (
+                x + a[x..].iter().take_while(|k| k.0 == va).count(),
+                y + b[y..].iter().take_while(|k| k.0 == va).count(),
+            );
+            let count = ix.counts[va as usize];
+            for &(_, fa) in &a[x..x_end] {
+                for &(_, fb) in &b[y..y_end] {
+                    let f = match (fa as usize, fb as usize) {
+                        (fa, fb) if fa == fb => fa,
+                        (TSY | TFY, _) => CROSS_YEAR,
+                        _ => CROSS,
+                    };
+                    if agree[f] == 0 || count < agree[f] {
+                        agree[f] = count;
+                    }
+                }
+            }
+            x = x_end;
+            y = y_end;
+        }
+    }
+    let (na, nb) = (&nodes[i], &nodes[j]);
+    let both_exact = na.exact_date && nb.exact_date;
+    let (identity, value_count) = if agree[NDF] > 0 {
+        (0, agree[NDF])
+    } else if agree[PDF] > 0 {
+        (1, agree[PDF])
+    } else if agree[TSD] > 0 && agree[TFD] > 0 {
+        (2, agree[TSD].min(agree[TFD]))
+    } else if agree[NDX] > 0 {
+        (3, agree[NDX])
+    } else if agree[NFM] > 0 {
+        (4, agree[NFM])
+    } else if agree[CROSS] > 0 {
+        (5, agree[CROSS])
+    } else if agree[TSD] > 0 {
+        (6, agree[TSD])
+    } else if agree[TFD] > 0 {
+        (7, agree[TFD])
+    } else if agree[NFY] > 0 {
+        (if both_exact { 10 } else { 8 }, agree[NFY])
+    } else if let Some(count) = [agree[TSY], agree[TFY], agree[CROSS_YEAR]]
+        .into_iter()
+        .filter(|&c| c > 0)
+        .min()
+    {
+        (if both_exact { 10 } else { 9 }, count)
+    } else if agree[NFD] > 0 {
+        (if both_exact { 12 } else { 11 }, agree[NFD])
+    } else {
+        (13, 0)
+    };
+    let year = match (na.birth_year, nb.birth_year) {
+        (Some(p), Some(q)) if p == q => 0,
+        (Some(p), Some(q)) if (p - q).abs() == 1 => 1,
+        (Some(_), Some(_)) => 2,
+        _ => 3,
+    };
+    Comparison {
+        identity,
+        year,
+        traits: [
+            trait_level(&na.sex, &nb.sex),
+            trait_level(&na.traits[0], &nb.traits[0]),
+            trait_level(&na.traits[1], &nb.traits[1]),
+            trait_level(&na.traits[2], &nb.traits[2]),
+        ],
+        value_count,
+        same_operator: ix.operators[i] == ix.operators[j],
+    }
+}
+
+/// Candidate pairs (i < j) from the blocks, deduplicated and sorted.
+fn candidate_pairs(ix: &Indexed, max_block: usize) -> Vec<(u32, u32)> {
+    let mut blocks: Vec<Vec<u32>> = vec![Vec::new(); ix.counts.len()];
+    for (n, keys) in ix.keys.iter().enumerate() {
+        let mut last = u32::MAX;
+        for &(id, _) in keys {
+            if id != last && (2..=max_block as u32).contains(&ix.counts[id as usize]) {
+                blocks[id as usize].push(n as u32);
+            }
+            last = id;
+        }
+    }
+    let mut pairs: Vec<u64> = Vec::new();
+    for members in blocks.iter().filter(|m| m.len() > 1) {
+        for (x, &i) in members.iter().enumerate() {
+            for &j in &members[x + 1..] {
+                pairs.push((u64::from(i) << 32) | u64::from(j));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+        .into_iter()
+        .map(|p| ((p >> 32) as u32, p as u32))
+        .collect()
+}
+
+/// Prior guess of the match probability of a comparison: EM's starting point only.
+fn initial_guess(c: &Comparison) -> f64 {
+    const IDENTITY: [f64; 14] = [
+        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.3, 0.3, 0.05, 0.2, 0.02, 0.01,
+    ];
+    const YEAR: [f64; 4] = [1.0, 0.6, 0.05, 0.8];
+    const SEX: [f64; 3] = [1.0, 0.02, 0.8];
+    IDENTITY[c.identity as usize] * YEAR[c.year as usize] * SEX[c.traits[0] as usize]
+}
+
+/// Estimates the model by EM on the histogram of comparison patterns.
+pub fn estimate(comparisons: &[Comparison], p: &LinkParams) -> Model {
+    // Identical patterns (ignoring term frequency) are pooled: EM runs on the histogram.
+    let mut histogram: HashMap<(usize, [u8; 4]), (f64, f64)> = HashMap::new();
+    let mut level_sum = vec![(0.0f64, 0.0f64); IDENTITY_LEVELS.len()];
+    for c in comparisons {
+        let e = histogram
+            .entry((c.pattern(), c.traits))
+            .or_insert((0.0, initial_guess(c)));
+        e.0 += 1.0;
+        let s = &mut level_sum[c.identity as usize];
+        s.0 += f64::from(c.value_count);
+        s.1 += 1.0;
+    }
+    let cells: Vec<((usize, [u8; 4]), f64, f64)> =
+        histogram.into_iter().map(|(k, (n, g))| (k, n, g)).collect();
+    let mut posterior: Vec<f64> = cells.iter().map(|c| c.2).collect();
+    let total: f64 = cells.iter().map(|c| c.1).sum::<f64>().max(1.0);
+    // Pseudo-counts, shared between the classes in proportion to their sizes, keep every
+    // probability positive and leave a level seen too rarely to learn from near weight 0.
+    const SMOOTH: f64 = 2.0;
+    let mut model = Model {
+        lambda: 0.5,
+        pattern_m: vec![0.0; PATTERNS],
+        pattern_u: vec![0.0; PATTERNS],
+        trait_m: [[0.0; 3]; 4],
+        trait_u: [[0.0; 3]; 4],
+        level_mean_count: level_sum
+            .iter()
+            .map(|(s, n)| if *n > 0.0 { s / n } else { 0.0 })
+            .collect(),
+        pairs: comparisons.len(),
+    };
+    for _ in 0..p.em_iterations.max(1) {
+        // M step.
+        let share = model.lambda;
+        let (sm, su) = (SMOOTH * share, SMOOTH * (1.0 - share));
+        let mut pm = vec![sm; PATTERNS];
+        let mut pu = vec![su; PATTERNS];
+        let mut tm = [[sm; 3]; 4];
+        let mut tu = [[su; 3]; 4];
+        let mut matches = 0.0;
+        for (((pattern, traits), n, _), &q) in cells.iter().zip(&posterior) {
+            let (m, u) = (n * q, n * (1.0 - q));
+            matches += m;
+            pm[*pattern] += m;
+            pu[*pattern] += u;
+            for (t, &l) in traits.iter().enumerate() {
+                tm[t][l as usize] += m;
+                tu[t][l as usize] += u;
+            }
+        }
+        let normalise = |v: &mut [f64]| {
+            let s: f64 = v.iter().sum();
+            v.iter_mut().for_each(|x| *x /= s);
+        };
+        normalise(&mut pm);
+        normalise(&mut pu);
+        tm.iter_mut().for_each(|t| normalise(t));
+        tu.iter_mut().for_each(|t| normalise(t));
+        model.lambda = (matches / total).clamp(1e-6, 1.0 - 1e-6);
+        model.pattern_m = pm;
+        model.pattern_u = pu;
+        model.trait_m = tm;
+        model.trait_u = tu;
+        // E step.
+        for (((pattern, traits), _, _), q) in cells.iter().zip(posterior.iter_mut()) {
+            let mut odds = model.lambda / (1.0 - model.lambda) * model.pattern_m[*pattern]
+                / model.pattern_u[*pattern];
+            for (t, &l) in traits.iter().enumerate() {
+                odds *= model.trait_m[t][l as usize] / model.trait_u[t][l as usize];
+            }
+            *q = odds / (1.0 + odds);
+        }
+    }
+    model
+}
+
+/// The outcome of linking: a person per node, the model and the links made.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// Person index per node (0-based, dense, in order of first appearance).
+    pub person: Vec<usize>,
+    /// The estimated model.
+    pub model: Model,
+    /// Match weight of every candidate pair above the threshold, with whether it was merged.
+    pub links: Vec<(u32, u32, f64, bool)>,
+    /// Weights of all candidate pairs (for the score distribution).
+    pub weights: Vec<f64>,
+}
+
+/// Links nodes into persons; returns a person index per node (0-based, dense).
+pub fn link(nodes: &[Node], p: &LinkParams) -> Vec<usize> {
+    link_detailed(nodes, p).person
+}
+
+/// The comparison of two nodes of a slice (for `linkage explain`).
+pub fn compare_nodes(nodes: &[Node], i: usize, j: usize) -> Comparison {
+    compare(nodes, &index(nodes), i, j)
+}
+
+/// Links nodes and keeps the model and the weighted links.
+pub fn link_detailed(nodes: &[Node], p: &LinkParams) -> Linked {
+    let ix = index(nodes);
+    let pairs = candidate_pairs(&ix, p.max_block);
+    let comparisons: Vec<Comparison> = pairs
+        .iter()
+        .map(|&(i, j)| compare(nodes, &ix, i as usize, j as usize))
+        .collect();
+    let model = estimate(&comparisons, p);
+    let weights: Vec<f64> = comparisons.iter().map(|c| model.weight(c, p)).collect();
+    let mut scored: Vec<(f64, u32, u32)> = pairs
+        .iter()
+        .zip(&weights)
+        .filter(|(_, w)| **w >= p.threshold)
+        .map(|(&(i, j), &w)| (w, i, j))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut clusters = Clusters::new(nodes);
+    let links = scored
+        .into_iter()
+        .map(|(w, i, j)| (i, j, w, clusters.merge(i as usize, j as usize, p)))
+        .collect();
+    Linked {
+        person: clusters.dense_ids(),
+        model,
+        links,
+        weights,
+    }
+}
+
+/// Union-find over nodes with the per-person facts that veto a merge.
+struct Clusters {
     parent: Vec<usize>,
     size: Vec<usize>,
     sexes: Vec<(bool, bool)>,
     years: Vec<Option<(i32, i32)>>,
 }
 
-impl UnionFind {
+impl Clusters {
+    fn new(nodes: &[Node]) -> Self {
+        Clusters {
+            parent: (0..nodes.len()).collect(),
+            size: vec![1; nodes.len()],
+            sexes: nodes
+                .iter()
+                .map(|n| (n.sex == Some('M'), n.sex == Some('F')))
+                .collect(),
+            years: nodes.iter().map(|n| n.birth_year.map(|y| (y, y))).collect(),
+        }
+    }
+
     fn find(&mut self, mut x: usize) -> usize {
         while self.parent[x] != x {
             self.parent[x] = self.parent[self.parent[x]];
@@ -95,106 +594,50 @@ impl UnionFind {
         }
         x
     }
-}
 
-fn pair_score(a: &Node, b: &Node, p: &LinkParams) -> f64 {
-    let mut agreeing: Vec<&str> = Vec::new();
-    for (fa, va) in &a.keys {
-        if !agreeing.contains(&fa.as_str()) && b.keys.iter().any(|(fb, vb)| fb == fa && vb == va) {
-            agreeing.push(fa);
+    /// Merges the persons of two nodes unless a veto applies; true when merged (or already one).
+    fn merge(&mut self, i: usize, j: usize, p: &LinkParams) -> bool {
+        let (a, b) = (self.find(i), self.find(j));
+        if a == b {
+            return true;
         }
-    }
-    let mut score: f64 = agreeing.iter().map(|f| family_weight(f)).sum();
-    if let (Some(x), Some(y)) = (a.sex, b.sex) {
-        if x != y {
-            score -= p.sex_conflict;
-        } else {
-            score += 1.0;
+        if self.size[a] + self.size[b] > p.max_cluster {
+            return false;
         }
-    }
-    if let (Some(x), Some(y)) = (a.birth_year, b.birth_year) {
-        if (x - y).abs() > 1 {
-            score -= p.year_conflict;
-        } else if x == y {
-            score += 2.0;
-        }
-    }
-    const FULL_DATE_FAMILIES: [&str; 6] = ["ndf", "pdf", "nds", "fds", "ndx", "nfm"];
-    if a.exact_date && b.exact_date && !agreeing.iter().any(|f| FULL_DATE_FAMILIES.contains(f)) {
-        score -= p.date_disagreement;
-    }
-    if a.operator == b.operator {
-        score -= p.same_operator_penalty;
-    }
-    score
-}
-
-/// Links nodes into persons; returns a person index per node (0-based, dense).
-pub fn link(nodes: &[Node], p: &LinkParams) -> Vec<usize> {
-    let mut blocks: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    for (i, n) in nodes.iter().enumerate() {
-        for (f, v) in &n.keys {
-            blocks.entry((f.as_str(), v.as_str())).or_default().push(i);
-        }
-    }
-    let mut pairs: HashMap<(usize, usize), ()> = HashMap::new();
-    for members in blocks
-        .values()
-        .filter(|m| m.len() > 1 && m.len() <= p.max_block)
-    {
-        for (x, &i) in members.iter().enumerate() {
-            for &j in &members[x + 1..] {
-                if i != j {
-                    pairs.insert((i.min(j), i.max(j)), ());
-                }
-            }
-        }
-    }
-    let mut scored: Vec<(f64, usize, usize)> = pairs
-        .into_keys()
-        .map(|(i, j)| (pair_score(&nodes[i], &nodes[j], p), i, j))
-        .filter(|(s, _, _)| *s >= p.threshold)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut uf = UnionFind {
-        parent: (0..nodes.len()).collect(),
-        size: vec![1; nodes.len()],
-        sexes: nodes
-            .iter()
-            .map(|n| (n.sex == Some('M'), n.sex == Some('F')))
-            .collect(),
-        years: nodes.iter().map(|n| n.birth_year.map(|y| (y, y))).collect(),
-    };
-    for (_, i, j) in scored {
-        let (a, b) = (uf.find(i), uf.find(j));
-        if a == b || uf.size[a] + uf.size[b] > p.max_cluster {
-            continue;
-        }
-        let (sa, sb) = (uf.sexes[a], uf.sexes[b]);
+        let (sa, sb) = (self.sexes[a], self.sexes[b]);
         let sexes = (sa.0 || sb.0, sa.1 || sb.1);
         if sexes.0 && sexes.1 {
-            continue;
+            return false;
         }
-        let years = match (uf.years[a], uf.years[b]) {
+        let years = match (self.years[a], self.years[b]) {
             (Some((lo1, hi1)), Some((lo2, hi2))) => Some((lo1.min(lo2), hi1.max(hi2))),
             (x, None) | (None, x) => x,
         };
-        if years.is_some_and(|(lo, hi)| hi - lo > 2) {
-            continue;
+        if years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
+            return false;
         }
-        uf.parent[b] = a;
-        uf.size[a] += uf.size[b];
-        uf.sexes[a] = sexes;
-        uf.years[a] = years;
+        let (big, small) = if self.size[a] >= self.size[b] {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        self.parent[small] = big;
+        self.size[big] += self.size[small];
+        self.sexes[big] = sexes;
+        self.years[big] = years;
+        true
     }
-    let mut ids: HashMap<usize, usize> = HashMap::new();
-    (0..nodes.len())
-        .map(|i| {
-            let r = uf.find(i);
-            let next = ids.len();
-            *ids.entry(r).or_insert(next)
-        })
-        .collect()
+
+    fn dense_ids(&mut self) -> Vec<usize> {
+        let mut ids: HashMap<usize, usize> = HashMap::new();
+        (0..self.parent.len())
+            .map(|i| {
+                let r = self.find(i);
+                let next = ids.len();
+                *ids.entry(r).or_insert(next)
+            })
+            .collect()
+    }
 }
 
 /// Pairwise quality of a clustering against the truth (one label per node, same order).
@@ -254,44 +697,108 @@ mod tests {
                 .iter()
                 .map(|(f, v)| (f.to_string(), v.to_string()))
                 .collect(),
+            ..Default::default()
         }
     }
 
-    #[test]
-    fn strong_keys_link_and_contradictions_do_not() {
-        let p = LinkParams::default();
-        let nodes = vec![
-            node("a", 'M', 1980, &[("ndf", "k1"), ("nfy", "y1")]),
-            node("b", 'M', 1980, &[("ndf", "k1"), ("nfy", "y1")]),
-            // Same weak key, different sex: never the same person.
-            node("c", 'F', 1980, &[("nfy", "y1")]),
-            // Phonetic + year agree: linked.
-            node("d", 'M', 1980, &[("pdf", "p1"), ("nfy", "y1")]),
-            node("e", 'M', 1981, &[("pdf", "p1"), ("nfy", "y1")]),
-        ];
-        let ids = link(&nodes, &p);
-        assert_eq!(ids[0], ids[1]);
-        assert_ne!(ids[0], ids[2]);
-        assert_eq!(ids[3], ids[4]);
-        let q = score(&ids, &["x", "x", "y", "z", "z"]);
-        assert!((q.f1 - 1.0).abs() < 1e-9, "{q:?}");
+    /// A background of clear matches (strong keys) and of strangers sharing only a weak key, so
+    /// that EM has both classes to learn from.
+    fn background() -> Vec<Node> {
+        let mut nodes = Vec::new();
+        for i in 0..200 {
+            let (strong, weak) = (format!("s{i}"), format!("w{}", i / 2));
+            let year = 1950 + (i % 50) as i32;
+            nodes.push(node("a", 'M', year, &[("ndf", &strong), ("nfy", &weak)]));
+            nodes.push(node("b", 'M', year, &[("ndf", &strong), ("nfy", &weak)]));
+        }
+        for i in 0..200 {
+            // Strangers: same common name pair and decade, different exact dates and years.
+            let weak = format!("c{}", i / 4);
+            nodes.push(node("c", 'F', 1960 + (i % 4) as i32 * 3, &[("nfd", &weak)]));
+        }
+        nodes
     }
 
     #[test]
-    fn one_bad_pair_does_not_chain_two_people() {
+    fn em_learns_strong_keys_and_keeps_weak_ones_apart() {
+        let nodes = background();
+        let linked = link_detailed(&nodes, &LinkParams::default());
+        let m = &linked.model;
+        let strong = m.pattern_m[0] / m.pattern_u[0];
+        assert!(strong > 8.0, "ndf agreement must weigh: {strong}");
+        let ids = &linked.person;
+        for i in 0..200 {
+            assert_eq!(ids[2 * i], ids[2 * i + 1], "pair {i} linked");
+        }
+        // The strangers with a common name pair and years apart stay apart.
+        let strangers: std::collections::HashSet<usize> = ids[400..].iter().copied().collect();
+        assert!(strangers.len() >= 150, "{} persons", strangers.len());
+    }
+
+    #[test]
+    fn one_bad_pair_does_not_chain_father_and_son() {
+        let mut nodes = background();
+        let base = nodes.len();
+        // Father (1960) and son (1990): same names, so the name + decade-free token key is
+        // shared with an unknown-date record; each is otherwise seen twice with strong keys.
+        nodes.push(node(
+            "a",
+            'M',
+            1960,
+            &[("ndf", "father"), ("tsd", "shared")],
+        ));
+        nodes.push(node("b", 'M', 1960, &[("ndf", "father")]));
+        nodes.push(node("a", 'M', 1990, &[("ndf", "son"), ("tsd", "shared")]));
+        nodes.push(node("b", 'M', 1990, &[("ndf", "son")]));
+        let ids = link(&nodes, &LinkParams::default());
+        assert_eq!(ids[base], ids[base + 1]);
+        assert_eq!(ids[base + 2], ids[base + 3]);
+        assert_ne!(ids[base], ids[base + 2], "father and son stay two persons");
+    }
+
+    #[test]
+    fn sex_contradiction_vetoes_a_merge() {
+        let mut nodes = background();
+        let base = nodes.len();
+        nodes.push(node("a", 'M', 1980, &[("ndf", "x1")]));
+        nodes.push(node("b", 'F', 1980, &[("ndf", "x1")]));
+        let ids = link(&nodes, &LinkParams::default());
+        assert_ne!(ids[base], ids[base + 1]);
+    }
+
+    #[test]
+    fn swapped_fields_agree_across_tags() {
+        let mut nodes = background();
+        let base = nodes.len();
+        nodes.push(node("a", 'F', 1983, &[("tsd", "ioana"), ("tfd", "keita")]));
+        nodes.push(node("b", 'F', 1983, &[("tsd", "keita"), ("tfd", "ioana")]));
+        let c = compare_nodes(&nodes, base, base + 1);
+        assert_eq!(IDENTITY_LEVELS[c.identity as usize], IDENTITY_LEVELS[5]);
+    }
+
+    #[test]
+    fn term_frequency_lowers_common_values() {
+        let nodes = background();
+        let linked = link_detailed(&nodes, &LinkParams::default());
         let p = LinkParams::default();
-        let nodes = vec![
-            node("a", 'M', 1960, &[("ndf", "father"), ("nds", "shared")]),
-            node("b", 'M', 1960, &[("ndf", "father")]),
-            node("c", 'M', 1990, &[("ndf", "son"), ("nds", "shared")]),
-            node("d", 'M', 1990, &[("ndf", "son")]),
-        ];
-        let ids = link(&nodes, &p);
-        assert_eq!(ids[0], ids[1]);
-        assert_eq!(ids[2], ids[3]);
-        assert_ne!(
-            ids[0], ids[2],
-            "the shared key must not merge father and son"
-        );
+        let mut c = Comparison {
+            identity: 12,
+            year: 2,
+            traits: [0, 2, 2, 2],
+            value_count: 2,
+            same_operator: false,
+        };
+        let rare = linked.model.weight(&c, &p);
+        c.value_count = 40;
+        let common = linked.model.weight(&c, &p);
+        assert!(rare > common + 2.0, "rare {rare} vs common {common}");
+    }
+
+    #[test]
+    fn scores_are_exact_on_known_clusterings() {
+        let q = score(&[0, 0, 1, 2, 2], &["x", "x", "y", "z", "z"]);
+        assert!((q.f1 - 1.0).abs() < 1e-9 && q.count_error == 0.0, "{q:?}");
+        let q = score(&[0, 0, 0, 1], &["x", "x", "y", "y"]);
+        assert!((q.precision - 1.0 / 3.0).abs() < 1e-9 && (q.recall - 0.5).abs() < 1e-9);
     }
 }

@@ -183,8 +183,12 @@ impl Hub {
     /// The hub's second keyed pass: match key → value stored (a leaked operator secret alone
     /// cannot test an identity against the database).
     fn rekey(&self, family: &str, value: &str) -> String {
+        // The family's HMAC domain, so families sharing one (tsd, tfd) still compare equal.
+        let domain = synchro_shared::pseudonym::KeyFamily::from_code(family)
+            .map(|f| f.domain())
+            .unwrap_or(family);
         let mut ctx = hmac::Context::with_key(&self.pepper);
-        ctx.update(family.as_bytes());
+        ctx.update(domain.as_bytes());
         ctx.update(&[0x1f]);
         ctx.update(value.as_bytes());
         URL_SAFE_NO_PAD.encode(&ctx.sign().as_ref()[..16])

@@ -484,12 +484,13 @@ impl Store {
         use std::collections::BTreeMap;
         let mut nodes: BTreeMap<(String, String), crate::linkage::Node> = BTreeMap::new();
         let rows = sqlx::query(
-            "-- linkage_nodes(): records\nSELECT operator_id, record_ref, attributes FROM records",
+            "-- linkage_nodes(): records\nSELECT operator_id, record_ref, household_ref, attributes FROM records",
         )
         .fetch_all(&self.pool)
         .await?;
         for r in &rows {
-            let (op, rf, attrs): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            let (op, rf, hh, attrs): (String, String, Option<String>, String) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
             let v: serde_json::Value = serde_json::from_str(&attrs).unwrap_or_default();
             let node =
                 nodes
@@ -505,6 +506,13 @@ impl Store {
             node.birth_year = node
                 .birth_year
                 .or_else(|| v["by"].as_i64().map(|y| y as i32));
+            node.exact_date |= v["dq"].as_str() == Some("exact");
+            node.household_ref = node.household_ref.take().or(hh);
+            for (slot, field) in node.traits.iter_mut().zip(["nat", "role", "adm"]) {
+                if slot.is_none() {
+                    *slot = v[field].as_str().map(str::to_string);
+                }
+            }
         }
         let keys = sqlx::query(
             "-- linkage_nodes(): keys\nSELECT r.operator_id, r.record_ref, k.family, k.value FROM match_keys k JOIN records r ON r.batch_id = k.batch_id AND r.idx = k.idx",

@@ -194,6 +194,23 @@ impl NormalisedNames {
         self.first.first().map(String::as_str)
     }
 
+    /// The surname tokens that can identify together with a date: tokens of the birth and
+    /// usage names that are not particles (two letters at least), and each multi-token name
+    /// written as one word ("BENALI" for "BEN ALI").
+    pub fn surname_key_tokens(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        key_tokens_into(&self.birth, &mut out);
+        key_tokens_into(&self.usage, &mut out);
+        out
+    }
+
+    /// The first-name tokens that can identify together with a date, as for surnames.
+    pub fn first_key_tokens(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        key_tokens_into(&self.first, &mut out);
+        out
+    }
+
     /// Compact surname variants from the birth and usage names, most complete first.
     ///
     /// For each name: all tokens joined ("DELAFONTAINE"), then leading particles dropped one
@@ -222,6 +239,20 @@ impl NormalisedNames {
             }
         }
         out
+    }
+}
+
+fn key_tokens_into(tokens: &[String], out: &mut Vec<String>) {
+    if tokens.len() > 1 {
+        let joined = tokens.concat();
+        if !out.contains(&joined) {
+            out.push(joined);
+        }
+    }
+    for t in tokens {
+        if t.len() >= 2 && !is_particle(t) && !out.contains(t) {
+            out.push(t.clone());
+        }
     }
 }
 

@@ -17,10 +17,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::normalise::{phonetic, BirthDate, NormalisedNames};
-use crate::template::Sex;
 
 /// Version of the match-key set; travels in every batch header.
-pub const KEY_SET_VERSION: u32 = 2;
+pub const KEY_SET_VERSION: u32 = 3;
 
 /// Bytes kept from each HMAC output: 96 bits. With 10^7 values in one family the chance of any
 /// accidental collision is about 10^-14, and a shorter value keeps batches small.
@@ -225,7 +224,10 @@ impl ReferenceSecret {
     }
 }
 
-/// A family of match keys: which identity parts it combines (key set v2).
+/// A family of match keys: which identity parts it combines (key set v3).
+///
+/// Every family combines at least one name with at least one date part, except that a record
+/// with no birth year at all spreads its name pair over every decade (see [`KeyFamily::NameFirstDecade`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum KeyFamily {
     /// Surname variant + first name + exact birth date; name order-insensitive.
@@ -234,37 +236,56 @@ pub enum KeyFamily {
     /// Phonetic surname + phonetic first name + exact birth date (spelling, transliteration).
     #[serde(rename = "pdf")]
     PhoneticDate,
-    /// Surname variant + exact birth date + sex (missing or changed first name).
-    #[serde(rename = "nds")]
-    NameDateSex,
-    /// First name + exact birth date + sex (changed usage name, misspelt surname).
-    #[serde(rename = "fds")]
-    FirstDateSex,
+    /// One phonetic token of the birth or usage name + exact birth date: survives a missing or
+    /// changed first name and a misspelt first name. Same HMAC domain as
+    /// [`KeyFamily::FirstTokenDate`], so swapped name fields still agree (across the two tags).
+    #[serde(rename = "tsd")]
+    SurnameTokenDate,
+    /// One phonetic token of the first name + exact birth date: survives a changed usage name
+    /// and a misspelt surname.
+    #[serde(rename = "tfd")]
+    FirstTokenDate,
     /// Surname + first name + birth date with day and month unordered (day/month inversion).
     #[serde(rename = "ndx")]
     NameFirstDateSwapped,
+    /// One phonetic surname token + the first name's initial + birth year (typo in the first name
+    /// with an approximate or placeholder date). Same HMAC domain as [`KeyFamily::FirstTokenYear`].
+    #[serde(rename = "tsy")]
+    SurnameTokenYear,
+    /// One phonetic first-name token + the surname's initial + birth year.
+    #[serde(rename = "tfy")]
+    FirstTokenYear,
     /// Phonetic surname + phonetic first name + birth year (weak: approximate or placeholder dates).
     #[serde(rename = "nfy")]
     PhoneticYear,
     /// Surname + first name + day and month of birth (typo in the year).
     #[serde(rename = "nfm")]
     NameFirstDayMonth,
-    /// Surname + first name + sex, only when no birth year is known (weak).
-    #[serde(rename = "nfs")]
-    NameFirstSex,
+    /// Phonetic surname + phonetic first name + birth decade; a record without any birth year
+    /// carries one per decade of [`DECADES`] (weak: links records whose date is missing).
+    #[serde(rename = "nfd")]
+    NameFirstDecade,
 }
 
+/// The birth decades a record without a birth year is spread over (1920s to 2020s).
+pub const DECADES: std::ops::RangeInclusive<u32> = 192..=202;
+
+/// At most this many name tokens give token + date keys.
+pub const MAX_DATE_TOKENS: usize = 6;
+
 impl KeyFamily {
-    /// Every family of key set v2.
-    pub const ALL: [KeyFamily; 8] = [
+    /// Every family of key set v3.
+    pub const ALL: [KeyFamily; 10] = [
         KeyFamily::NameFirstDate,
         KeyFamily::PhoneticDate,
-        KeyFamily::NameDateSex,
-        KeyFamily::FirstDateSex,
+        KeyFamily::SurnameTokenDate,
+        KeyFamily::FirstTokenDate,
+        KeyFamily::SurnameTokenYear,
+        KeyFamily::FirstTokenYear,
         KeyFamily::NameFirstDateSwapped,
         KeyFamily::PhoneticYear,
         KeyFamily::NameFirstDayMonth,
-        KeyFamily::NameFirstSex,
+        KeyFamily::NameFirstDecade,
     ];
 
     /// The short code used on the wire and in the docs.
@@ -272,22 +293,45 @@ impl KeyFamily {
         match self {
             KeyFamily::NameFirstDate => "ndf",
             KeyFamily::PhoneticDate => "pdf",
-            KeyFamily::NameDateSex => "nds",
-            KeyFamily::FirstDateSex => "fds",
+            KeyFamily::SurnameTokenDate => "tsd",
+            KeyFamily::FirstTokenDate => "tfd",
+            KeyFamily::SurnameTokenYear => "tsy",
+            KeyFamily::FirstTokenYear => "tfy",
             KeyFamily::NameFirstDateSwapped => "ndx",
             KeyFamily::PhoneticYear => "nfy",
             KeyFamily::NameFirstDayMonth => "nfm",
-            KeyFamily::NameFirstSex => "nfs",
+            KeyFamily::NameFirstDecade => "nfd",
         }
+    }
+
+    /// The family of a wire code.
+    pub fn from_code(code: &str) -> Option<KeyFamily> {
+        KeyFamily::ALL.into_iter().find(|f| f.code() == code)
     }
 
     /// Weak families are evidence only together with other agreement.
     pub fn is_weak(self) -> bool {
-        matches!(self, KeyFamily::PhoneticYear | KeyFamily::NameFirstSex)
+        matches!(
+            self,
+            KeyFamily::PhoneticYear
+                | KeyFamily::NameFirstDecade
+                | KeyFamily::SurnameTokenYear
+                | KeyFamily::FirstTokenYear
+        )
     }
 
     fn index(self) -> usize {
         self as usize
+    }
+
+    /// The HMAC domain: the family's own, except that both token + date families share one so
+    /// that a token typed in the other name field still gives the same value.
+    pub fn domain(self) -> &'static str {
+        match self {
+            KeyFamily::SurnameTokenDate | KeyFamily::FirstTokenDate => "tkd",
+            KeyFamily::SurnameTokenYear | KeyFamily::FirstTokenYear => "tiy",
+            other => other.code(),
+        }
     }
 }
 
@@ -397,7 +441,7 @@ impl MatchKeyDeriver {
         let family_keys = KeyFamily::ALL
             .iter()
             .map(|family| {
-                let label = format!("synchro/match-key/v{KEY_SET_VERSION}/{}", family.code());
+                let label = format!("synchro/match-key/v{KEY_SET_VERSION}/{}", family.domain());
                 let sub = Zeroizing::new(hmac::sign(&master, label.as_bytes()).as_ref().to_vec());
                 hmac::Key::new(hmac::HMAC_SHA256, &sub)
             })
@@ -416,14 +460,9 @@ impl MatchKeyDeriver {
     }
 
     /// Computes the match keys of one identity. Placeholder names and dates contribute none.
-    pub fn derive(
-        &self,
-        names: &NormalisedNames,
-        birth: &BirthDate,
-        sex: Option<Sex>,
-    ) -> MatchKeys {
+    pub fn derive(&self, names: &NormalisedNames, birth: &BirthDate) -> MatchKeys {
         let mut flat = Vec::new();
-        self.derive_into(names, birth, sex, &mut flat);
+        self.derive_into(names, birth, &mut flat);
         let mut keys = MatchKeys::new();
         for kv in flat {
             keys.entry(kv.family)
@@ -435,19 +474,12 @@ impl MatchKeyDeriver {
 
     /// [`MatchKeyDeriver::derive`] without allocating per key: appends to `out` (cleared first),
     /// sorted by family and, within a family, in derivation order (the wire order).
-    pub fn derive_into(
-        &self,
-        names: &NormalisedNames,
-        birth: &BirthDate,
-        sex: Option<Sex>,
-        out: &mut Vec<KeyValue>,
-    ) {
+    pub fn derive_into(&self, names: &NormalisedNames, birth: &BirthDate, out: &mut Vec<KeyValue>) {
         out.clear();
         let keys = out;
         let mut input = Input::new();
         let surnames = names.surname_variants();
         let first = names.first_token().filter(|f| f.len() >= 2);
-        let sex_code = sex.map(|s| s.code());
         let exact = birth.exact();
         let add = |family: KeyFamily, input: &Input, keys: &mut Vec<KeyValue>| {
             let value = self.mac(family, input);
@@ -455,13 +487,13 @@ impl MatchKeyDeriver {
                 keys.push(value);
             }
         };
-        let full_surname = surnames.first().map(String::as_str);
-        // Phonetic skeletons of the surname variants, computed once for the families using them.
-        let surnames_ph: Vec<String> = if exact.is_some() {
-            surnames.iter().map(|s| phonetic(s)).collect()
-        } else {
-            Vec::new()
-        };
+        // Phonetic skeletons, computed once for the families using them.
+        let first_ph = first.map(phonetic);
+        let birth_ph = (!names.birth.is_empty()).then(|| phonetic(&names.birth.concat()));
+        let main_ph = birth_ph
+            .clone()
+            .or_else(|| (!names.usage.is_empty()).then(|| phonetic(&names.usage.concat())));
+        let (surname_tokens, first_tokens) = date_tokens(names);
         if let Some(date) = exact {
             let ymd_bytes = ymd(date);
             // Unwrap safety: ASCII digits only.
@@ -471,66 +503,115 @@ impl MatchKeyDeriver {
                     input.start().unordered(surname, first).field(ymd);
                     add(KeyFamily::NameFirstDate, &input, keys);
                 }
-                let first_ph = phonetic(first);
+            }
+            if let Some(first_ph) = &first_ph {
                 for tokens in [&names.birth, &names.usage] {
                     if tokens.is_empty() {
                         continue;
                     }
                     let surname_ph = phonetic(&tokens.concat());
-                    input.start().unordered(&surname_ph, &first_ph).field(ymd);
+                    input.start().unordered(&surname_ph, first_ph).field(ymd);
                     add(KeyFamily::PhoneticDate, &input, keys);
                 }
-                if let Some(surname_ph) = surnames_ph.first() {
-                    // Phonetic names: a date error together with a spelling variant still agrees.
-                    let (d, m) = (date.day(), date.month());
-                    if d <= 12 && d != m {
-                        input
-                            .start()
-                            .unordered(surname_ph, &first_ph)
-                            .number(date.year() as u32, 4)
-                            .number(d.min(m), 2)
-                            .number(d.max(m), 2);
-                        add(KeyFamily::NameFirstDateSwapped, &input, keys);
+            }
+            for (family, tokens) in [
+                (KeyFamily::SurnameTokenDate, &surname_tokens),
+                (KeyFamily::FirstTokenDate, &first_tokens),
+            ] {
+                for token in tokens {
+                    input.start().field(token).field(ymd);
+                    add(family, &input, keys);
+                }
+            }
+            if let (Some(surname_ph), Some(first_ph)) = (&main_ph, &first_ph) {
+                // Phonetic names: a date error together with a spelling variant still agrees.
+                let (d, m) = (date.day(), date.month());
+                if d <= 12 && d != m {
+                    input
+                        .start()
+                        .unordered(surname_ph, first_ph)
+                        .number(date.year() as u32, 4)
+                        .number(d.min(m), 2)
+                        .number(d.max(m), 2);
+                    add(KeyFamily::NameFirstDateSwapped, &input, keys);
+                }
+                input
+                    .start()
+                    .unordered(surname_ph, first_ph)
+                    .number(date.month(), 2)
+                    .number(date.day(), 2);
+                add(KeyFamily::NameFirstDayMonth, &input, keys);
+            }
+        }
+        if let (Some(surname_ph), Some(first_ph)) = (&main_ph, &first_ph) {
+            match birth.year() {
+                Some(year) => {
+                    input
+                        .start()
+                        .unordered(surname_ph, first_ph)
+                        .number(year as u32, 4);
+                    add(KeyFamily::PhoneticYear, &input, keys);
+                    // Each token with the other name's initial: a key that holds one name and
+                    // one letter of the other, so common surnames alone never form a value.
+                    let (surname_initial, first_initial) = (&surname_ph[..1], &first_ph[..1]);
+                    for (family, tokens, initial) in [
+                        (KeyFamily::SurnameTokenYear, &surname_tokens, first_initial),
+                        (KeyFamily::FirstTokenYear, &first_tokens, surname_initial),
+                    ] {
+                        for token in tokens {
+                            input
+                                .start()
+                                .field(token)
+                                .field(initial)
+                                .number(year as u32, 4);
+                            add(family, &input, keys);
+                        }
                     }
                     input
                         .start()
-                        .unordered(surname_ph, &first_ph)
-                        .number(date.month(), 2)
-                        .number(date.day(), 2);
-                    add(KeyFamily::NameFirstDayMonth, &input, keys);
-                }
-                if let Some(sex) = sex_code {
-                    input.start().field(&first_ph).field(ymd).field(sex);
-                    add(KeyFamily::FirstDateSex, &input, keys);
-                }
-            }
-            if let Some(sex) = sex_code {
-                for surname_ph in &surnames_ph {
-                    input.start().field(surname_ph).field(ymd).field(sex);
-                    add(KeyFamily::NameDateSex, &input, keys);
-                }
-            }
-        }
-        if let (Some(surname), Some(first)) = (full_surname, first) {
-            match birth.year() {
-                Some(year) => {
-                    let surname_ph = phonetic(&names.birth.concat());
-                    input
-                        .start()
-                        .unordered(&surname_ph, &phonetic(first))
-                        .number(year as u32, 4);
-                    add(KeyFamily::PhoneticYear, &input, keys);
+                        .unordered(surname_ph, first_ph)
+                        .number(year as u32 / 10, 3);
+                    add(KeyFamily::NameFirstDecade, &input, keys);
                 }
                 None => {
-                    if let Some(sex) = sex_code {
-                        input.start().unordered(surname, first).field(sex);
-                        add(KeyFamily::NameFirstSex, &input, keys);
+                    // No year at all: one key per plausible decade, so the record still meets
+                    // its dated registrations while the hub cannot tell it from theirs.
+                    for decade in DECADES {
+                        input
+                            .start()
+                            .unordered(surname_ph, first_ph)
+                            .number(decade, 3);
+                        add(KeyFamily::NameFirstDecade, &input, keys);
                     }
                 }
             }
         }
         keys.sort_by_key(|kv| kv.family);
     }
+}
+
+/// The distinct phonetic tokens of the surnames and of the first name behind the token + date
+/// families, at most [`MAX_DATE_TOKENS`] in all.
+fn date_tokens(names: &NormalisedNames) -> (Vec<String>, Vec<String>) {
+    let (mut surname, mut first) = (Vec::new(), Vec::new());
+    let mut taken = 0;
+    for (tokens, out) in [
+        (names.surname_key_tokens(), &mut surname),
+        (names.first_key_tokens(), &mut first),
+    ] {
+        for token in tokens {
+            // A skeleton too short to identify ("KAYA" → "K") falls back to the spelling.
+            let ph = match phonetic(&token) {
+                ph if ph.len() >= 2 => ph,
+                _ => token,
+            };
+            if !out.contains(&ph) && taken < MAX_DATE_TOKENS {
+                out.push(ph);
+                taken += 1;
+            }
+        }
+    }
+    (surname, first)
 }
 
 /// Derives an operator's record and household references from its local ids.
@@ -588,10 +669,22 @@ mod tests {
         MatchKeyDeriver::new(&LinkageSecret::from_bytes(1, [7u8; 32]))
     }
 
-    fn keys(birth: &str, usage: &str, first: &str, date: &str, sex: Option<Sex>) -> MatchKeys {
+    fn keys(birth: &str, usage: &str, first: &str, date: &str) -> MatchKeys {
         let names = NormalisedNames::from_raw(birth, usage, first);
         let date = BirthDate::classify(parse_date(date, DateKind::Birth, 2026).unwrap());
-        deriver().derive(&names, &date, sex)
+        deriver().derive(&names, &date)
+    }
+
+    /// A surname token of one agrees with a first-name token of the other, either way.
+    fn crosses(a: &MatchKeys, b: &MatchKeys) -> bool {
+        let tokens = |k: &MatchKeys, f: KeyFamily| k.get(&f).cloned().unwrap_or_default();
+        let one_way = |x: &MatchKeys, y: &MatchKeys| {
+            let first = tokens(y, KeyFamily::FirstTokenDate);
+            tokens(x, KeyFamily::SurnameTokenDate)
+                .iter()
+                .any(|v| first.contains(v))
+        };
+        one_way(a, b) || one_way(b, a)
     }
 
     fn shares(a: &MatchKeys, b: &MatchKeys, family: KeyFamily) -> bool {
@@ -622,63 +715,65 @@ mod tests {
 
     #[test]
     fn phenomena_share_a_key() {
-        let base = keys("Dupont", "", "Jean-Pierre", "25/03/1987", Some(Sex::Male));
+        let base = keys("Dupont", "", "Jean-Pierre", "25/03/1987");
         // Typo'd vowel and final consonant: phonetic key.
-        let typo = keys("Dupond", "", "Jean-Pierre", "1987-03-25", Some(Sex::Male));
+        let typo = keys("Dupond", "", "Jean-Pierre", "1987-03-25");
         assert!(shares(&base, &typo, KeyFamily::PhoneticDate));
         // Swapped surname and first name.
-        let swapped = keys("Jean-Pierre", "", "Dupont", "25/03/1987", Some(Sex::Male));
+        let swapped = keys("Jean-Pierre", "", "Dupont", "25/03/1987");
         assert!(shares(&base, &swapped, KeyFamily::NameFirstDate));
         // Missing first name.
-        let no_first = keys("DUPONT", "", "", "25/03/1987", Some(Sex::Male));
-        assert!(shares(&base, &no_first, KeyFamily::NameDateSex));
+        let no_first = keys("DUPONT", "", "", "25/03/1987");
+        assert!(shares(&base, &no_first, KeyFamily::SurnameTokenDate));
+        // Swapped fields with a misspelt first name: a token agrees across the two tags.
+        let swapped_typo = keys("Jean-Pierre", "", "Dupomt", "25/03/1987");
+        assert!(crosses(&base, &swapped_typo));
         // Transliteration.
-        let a = keys("Ben Ali", "", "Mohamed", "03/04/1990", Some(Sex::Male));
-        let b = keys("Benali", "", "Muhammad", "03/04/1990", Some(Sex::Male));
+        let a = keys("Ben Ali", "", "Mohamed", "03/04/1990");
+        let b = keys("Benali", "", "Muhammad", "03/04/1990");
         assert!(shares(&a, &b, KeyFamily::PhoneticDate));
         // Day/month inversion.
-        let c = keys("Benali", "", "Mohamed", "04/03/1990", Some(Sex::Male));
+        let c = keys("Benali", "", "Mohamed", "04/03/1990");
         assert!(shares(&a, &c, KeyFamily::NameFirstDateSwapped));
         assert!(!shares(&a, &c, KeyFamily::NameFirstDate));
         // Married name used instead of birth name.
-        let maiden = keys("Martin", "", "Sophie", "12/11/1975", Some(Sex::Female));
-        let married = keys(
-            "Martin",
-            "Lefebvre",
-            "Sophie",
-            "12/11/1975",
-            Some(Sex::Female),
-        );
-        let married_only = keys("", "Lefebvre", "Sophie", "12/11/1975", Some(Sex::Female));
+        let maiden = keys("Martin", "", "Sophie", "12/11/1975");
+        let married = keys("Martin", "Lefebvre", "Sophie", "12/11/1975");
+        let married_only = keys("", "Lefebvre", "Sophie", "12/11/1975");
         assert!(shares(&maiden, &married, KeyFamily::NameFirstDate));
         assert!(shares(&married, &married_only, KeyFamily::NameFirstDate));
-        assert!(shares(&maiden, &married_only, KeyFamily::FirstDateSex));
+        assert!(shares(&maiden, &married_only, KeyFamily::FirstTokenDate));
+        // No birth date at all: the name pair still meets the dated record in its decade.
+        let undated = keys("Martin", "", "Sophie", "");
+        assert!(shares(&maiden, &undated, KeyFamily::NameFirstDecade));
+        assert_eq!(undated[&KeyFamily::NameFirstDecade].len(), DECADES.count());
     }
 
     #[test]
     fn distinct_people_do_not_share_strong_keys() {
-        let twin_a = keys("Diallo", "", "Awa", "05/06/2001", Some(Sex::Female));
-        let twin_b = keys("Diallo", "", "Fatou", "05/06/2001", Some(Sex::Female));
+        let twin_a = keys("Diallo", "", "Awa", "05/06/2001");
+        let twin_b = keys("Diallo", "", "Fatou", "05/06/2001");
         assert!(!shares(&twin_a, &twin_b, KeyFamily::NameFirstDate));
-        assert!(!shares(&twin_a, &twin_b, KeyFamily::FirstDateSex));
-        let father = keys("Martin", "", "Paul", "14/02/1960", Some(Sex::Male));
-        let son = keys("Martin", "", "Paul", "14/02/1990", Some(Sex::Male));
+        assert!(!shares(&twin_a, &twin_b, KeyFamily::FirstTokenDate));
+        assert!(shares(&twin_a, &twin_b, KeyFamily::SurnameTokenDate));
+        let father = keys("Martin", "", "Paul", "14/02/1960");
+        let son = keys("Martin", "", "Paul", "14/02/1990");
         assert!(!shares(&father, &son, KeyFamily::NameFirstDate));
         assert!(!shares(&father, &son, KeyFamily::PhoneticYear));
     }
 
     #[test]
     fn placeholders_give_no_date_keys() {
-        let k = keys("Rahimi", "", "Ahmad", "01/01/1995", Some(Sex::Male));
+        let k = keys("Rahimi", "", "Ahmad", "01/01/1995");
         assert!(!k.contains_key(&KeyFamily::NameFirstDate));
-        assert!(!k.contains_key(&KeyFamily::NameDateSex));
+        assert!(!k.contains_key(&KeyFamily::SurnameTokenDate));
         assert!(k.contains_key(&KeyFamily::PhoneticYear));
-        let unknown = keys("INCONNU", "", "X", "25/03/1987", Some(Sex::Male));
+        let unknown = keys("INCONNU", "", "X", "25/03/1987");
         assert!(unknown.is_empty());
-        let no_name_first = keys("X", "", "Ahmad", "25/03/1987", Some(Sex::Male));
+        let no_name_first = keys("X", "", "Ahmad", "25/03/1987");
         assert_eq!(
             no_name_first.keys().copied().collect::<Vec<_>>(),
-            vec![KeyFamily::FirstDateSex]
+            vec![KeyFamily::FirstTokenDate]
         );
     }
 
@@ -686,9 +781,9 @@ mod tests {
     fn keys_depend_on_the_secret_and_family() {
         let names = NormalisedNames::from_raw("Durand", "", "Luc");
         let date = BirthDate::classify(parse_date("02/03/1980", DateKind::Birth, 2026).unwrap());
-        let a = deriver().derive(&names, &date, Some(Sex::Male));
+        let a = deriver().derive(&names, &date);
         let other = MatchKeyDeriver::new(&LinkageSecret::from_bytes(1, [8u8; 32]));
-        let b = other.derive(&names, &date, Some(Sex::Male));
+        let b = other.derive(&names, &date);
         assert!(!shares(&a, &b, KeyFamily::NameFirstDate));
         let all: Vec<&String> = a.values().flatten().collect();
         let unique: std::collections::HashSet<&&String> = all.iter().collect();
@@ -707,7 +802,7 @@ mod tests {
             let names = NormalisedNames::from_raw(birth, usage, first);
             let date = BirthDate::classify(parse_date(date, DateKind::Birth, 2026).unwrap());
             let mut flat = Vec::new();
-            deriver().derive_into(&names, &date, Some(Sex::Male), &mut flat);
+            deriver().derive_into(&names, &date, &mut flat);
             let mut record = Record {
                 record_ref: "r_x".into(),
                 household_ref: None,
@@ -734,7 +829,7 @@ mod tests {
             };
             let mut a = Vec::new();
             record.write_json_with_keys(&mut a, &flat);
-            record.keys = deriver().derive(&names, &date, Some(Sex::Male));
+            record.keys = deriver().derive(&names, &date);
             let mut b = Vec::new();
             record.write_json(&mut b);
             assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());

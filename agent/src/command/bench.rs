@@ -122,9 +122,7 @@ fn hmacs_per_row(prepared: &Prepared, input: &Path, period: Period) -> Result<f6
     let mut problems = Vec::new();
     while rows < 20_000 && export.next_row(&mut row)? {
         if let Some(m) = mapper.map(&row, &mut problems) {
-            let keys = derivers
-                .keys
-                .derive(&m.identity.names, &m.identity.birth, m.record.sex);
+            let keys = derivers.keys.derive(&m.identity.names, &m.identity.birth);
             macs += keys.values().map(|v| v.len() as u64).sum::<u64>()
                 + 1
                 + u64::from(m.household_id.is_some());

@@ -12,7 +12,7 @@ use synchro_shared::pseudonym::{
 };
 use synchro_shared::template::Sex;
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/match_keys_v2.json");
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/match_keys_v3.json");
 
 /// (birth name, usage name, first names, birth date, sex)
 const CASES: &[(&str, &str, &str, &str, &str)] = &[
@@ -53,7 +53,7 @@ fn compute() -> Value {
             let names = NormalisedNames::from_raw(birth, usage, first);
             let birth_date = BirthDate::classify(parse_date(date, DateKind::Birth, 2026).unwrap());
             let sex = Sex::from_code(sex);
-            let keys = deriver.derive(&names, &birth_date, sex);
+            let keys = deriver.derive(&names, &birth_date);
             let keys: BTreeMap<&str, &Vec<String>> = keys.iter().map(|(f, v)| (f.code(), v)).collect();
             json!({"birth_name": birth, "usage_name": usage, "first_names": first, "birth_date": date, "sex": sex.map(|s| s.code()), "keys": keys})
         })
