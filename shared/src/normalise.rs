@@ -106,11 +106,14 @@ pub fn is_placeholder_name(tokens: &[String]) -> bool {
     if tokens.is_empty() {
         return true;
     }
-    let joined: String = tokens.concat();
-    if joined.chars().all(|c| c == 'X') {
+    // Compared as the tokens joined, without building the joined string (runs on every row).
+    let joined = || tokens.iter().flat_map(|t| t.bytes());
+    if joined().all(|b| b == b'X') {
         return true;
     }
-    PLACEHOLDER_NAMES.contains(&joined.as_str())
+    PLACEHOLDER_NAMES
+        .iter()
+        .any(|p| p.len() == joined().count() && p.bytes().eq(joined()))
 }
 
 /// Whether a token is a name particle (DE, LE, BEN, EL, …).
@@ -194,64 +197,49 @@ impl NormalisedNames {
         self.first.first().map(String::as_str)
     }
 
-    /// The surname tokens that can identify together with a date: tokens of the birth and
-    /// usage names that are not particles (two letters at least), and each multi-token name
-    /// written as one word ("BENALI" for "BEN ALI").
-    pub fn surname_key_tokens(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        key_tokens_into(&self.birth, &mut out);
-        key_tokens_into(&self.usage, &mut out);
-        out
-    }
-
-    /// The first-name tokens that can identify together with a date, as for surnames.
-    pub fn first_key_tokens(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        key_tokens_into(&self.first, &mut out);
-        out
-    }
-
     /// Compact surname variants from the birth and usage names, most complete first.
     ///
     /// For each name: all tokens joined ("DELAFONTAINE"), then leading particles dropped one
     /// at a time ("LAFONTAINE", "FONTAINE"), then the first part of a compound name
     /// ("MARTIN" for "MARTIN-DUPONT"). At most [`MAX_SURNAME_VARIANTS`] in all.
     pub fn surname_variants(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let push = |v: String, out: &mut Vec<String>| {
-            if v.len() >= 2 && !out.contains(&v) && out.len() < MAX_SURNAME_VARIANTS {
-                out.push(v);
+        let (mut buf, mut ranges) = (String::new(), Vec::new());
+        self.surname_variants_into(&mut buf, &mut ranges);
+        ranges.into_iter().map(|r| buf[r].to_string()).collect()
+    }
+
+    /// [`NormalisedNames::surname_variants`] appended to `buf`, their ranges to `out`.
+    pub fn surname_variants_into(&self, buf: &mut String, out: &mut Vec<std::ops::Range<usize>>) {
+        let first_new = out.len();
+        let push = |parts: &[String], buf: &mut String, out: &mut Vec<std::ops::Range<usize>>| {
+            let start = buf.len();
+            parts.iter().for_each(|p| buf.push_str(p));
+            let new = &buf[start..];
+            if new.len() < 2
+                || out.len() - first_new >= MAX_SURNAME_VARIANTS
+                || out[first_new..].iter().any(|r| &buf[r.clone()] == new)
+            {
+                buf.truncate(start);
+            } else {
+                out.push(start..buf.len());
             }
         };
         for tokens in [&self.birth, &self.usage] {
             if tokens.is_empty() {
                 continue;
             }
-            push(tokens.concat(), &mut out);
+            push(tokens, buf, out);
             let mut rest: &[String] = tokens;
             while rest.len() > 1 && is_particle(&rest[0]) {
                 rest = &rest[1..];
-                push(rest.concat(), &mut out);
+                push(rest, buf, out);
             }
-            let core: Vec<&String> = rest.iter().filter(|t| !is_particle(t)).collect();
-            if core.len() > 1 && core[0].len() >= 3 {
-                push(core[0].clone(), &mut out);
+            let mut core = rest.iter().filter(|t| !is_particle(t));
+            if let (Some(head), Some(_)) = (core.next(), core.next()) {
+                if head.len() >= 3 {
+                    push(std::slice::from_ref(head), buf, out);
+                }
             }
-        }
-        out
-    }
-}
-
-fn key_tokens_into(tokens: &[String], out: &mut Vec<String>) {
-    if tokens.len() > 1 {
-        let joined = tokens.concat();
-        if !out.contains(&joined) {
-            out.push(joined);
-        }
-    }
-    for t in tokens {
-        if t.len() >= 2 && !is_particle(t) && !out.contains(t) {
-            out.push(t.clone());
         }
     }
 }
@@ -265,6 +253,14 @@ pub const MAX_SURNAME_VARIANTS: usize = 4;
 /// "MT"; DUPONT, DUPOND → "TPNT"): digraphs folded, vowels after the first letter and H
 /// dropped, confusable consonants merged, doubled letters collapsed, final S/X dropped.
 pub fn phonetic(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    phonetic_into(word, &mut out);
+    out
+}
+
+/// [`phonetic`] appended to `out` (no allocation once `out` has room).
+pub fn phonetic_into(word: &str, out: &mut String) {
+    let start = out.len();
     let b = word.as_bytes();
     // Names are short: fold into a stack buffer, spilling to the heap only for long ones.
     let mut stack = [0u8; 64];
@@ -314,7 +310,6 @@ pub fn phonetic(word: &str) -> String {
     } else {
         &heap
     };
-    let mut out = String::with_capacity(folded.len());
     let mut last: Option<char> = None;
     for (idx, &c) in folded.iter().enumerate() {
         let is_vowel = matches!(c, b'A' | b'E' | b'I' | b'O' | b'U');
@@ -335,10 +330,9 @@ pub fn phonetic(word: &str) -> String {
         last = Some(ch);
         out.push(ch);
     }
-    if out.len() > 2 && out.ends_with('S') {
+    if out.len() - start > 2 && out.ends_with('S') {
         out.pop();
     }
-    out
 }
 
 /// A parsed date cell.

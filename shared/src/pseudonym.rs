@@ -16,7 +16,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::normalise::{phonetic, BirthDate, NormalisedNames};
+use std::ops::Range;
+
+use crate::normalise::{
+    is_particle, phonetic_into, BirthDate, NormalisedNames, MAX_SURNAME_VARIANTS,
+};
 
 /// Version of the match-key set; travels in every batch header.
 pub const KEY_SET_VERSION: u32 = 3;
@@ -478,7 +482,6 @@ impl MatchKeyDeriver {
         out.clear();
         let keys = out;
         let mut input = Input::new();
-        let surnames = names.surname_variants();
         let first = names.first_token().filter(|f| f.len() >= 2);
         let exact = birth.exact();
         let add = |family: KeyFamily, input: &Input, keys: &mut Vec<KeyValue>| {
@@ -487,43 +490,41 @@ impl MatchKeyDeriver {
                 keys.push(value);
             }
         };
-        // Phonetic skeletons, computed once for the families using them.
-        let first_ph = first.map(phonetic);
-        let birth_ph = (!names.birth.is_empty()).then(|| phonetic(&names.birth.concat()));
-        let main_ph = birth_ph
-            .clone()
-            .or_else(|| (!names.usage.is_empty()).then(|| phonetic(&names.usage.concat())));
-        let (surname_tokens, first_tokens) = date_tokens(names);
+        // Phonetic skeletons, computed once into one buffer for the families using them.
+        let sk = Skeletons::new(names);
+        let first_ph = sk.first.as_ref().map(|r| sk.get(r));
+        let main_ph = sk.birth.as_ref().or(sk.usage.as_ref()).map(|r| sk.get(r));
+        let surname_tokens = sk.surname_tokens();
+        let first_tokens = sk.first_tokens();
         if let Some(date) = exact {
             let ymd_bytes = ymd(date);
             // Unwrap safety: ASCII digits only.
             let ymd = std::str::from_utf8(&ymd_bytes).expect("ASCII digits");
             if let Some(first) = first {
-                for surname in &surnames {
-                    input.start().unordered(surname, first).field(ymd);
+                for surname in &sk.variants {
+                    input.start().unordered(sk.get(surname), first).field(ymd);
                     add(KeyFamily::NameFirstDate, &input, keys);
                 }
             }
-            if let Some(first_ph) = &first_ph {
-                for tokens in [&names.birth, &names.usage] {
-                    if tokens.is_empty() {
-                        continue;
-                    }
-                    let surname_ph = phonetic(&tokens.concat());
-                    input.start().unordered(&surname_ph, first_ph).field(ymd);
+            if let Some(first_ph) = first_ph {
+                for surname in [&sk.birth, &sk.usage].into_iter().flatten() {
+                    input
+                        .start()
+                        .unordered(sk.get(surname), first_ph)
+                        .field(ymd);
                     add(KeyFamily::PhoneticDate, &input, keys);
                 }
             }
             for (family, tokens) in [
-                (KeyFamily::SurnameTokenDate, &surname_tokens),
-                (KeyFamily::FirstTokenDate, &first_tokens),
+                (KeyFamily::SurnameTokenDate, surname_tokens),
+                (KeyFamily::FirstTokenDate, first_tokens),
             ] {
                 for token in tokens {
-                    input.start().field(token).field(ymd);
+                    input.start().field(sk.get(token)).field(ymd);
                     add(family, &input, keys);
                 }
             }
-            if let (Some(surname_ph), Some(first_ph)) = (&main_ph, &first_ph) {
+            if let (Some(surname_ph), Some(first_ph)) = (main_ph, first_ph) {
                 // Phonetic names: a date error together with a spelling variant still agrees.
                 let (d, m) = (date.day(), date.month());
                 if d <= 12 && d != m {
@@ -543,7 +544,7 @@ impl MatchKeyDeriver {
                 add(KeyFamily::NameFirstDayMonth, &input, keys);
             }
         }
-        if let (Some(surname_ph), Some(first_ph)) = (&main_ph, &first_ph) {
+        if let (Some(surname_ph), Some(first_ph)) = (main_ph, first_ph) {
             match birth.year() {
                 Some(year) => {
                     input
@@ -555,13 +556,13 @@ impl MatchKeyDeriver {
                     // one letter of the other, so common surnames alone never form a value.
                     let (surname_initial, first_initial) = (&surname_ph[..1], &first_ph[..1]);
                     for (family, tokens, initial) in [
-                        (KeyFamily::SurnameTokenYear, &surname_tokens, first_initial),
-                        (KeyFamily::FirstTokenYear, &first_tokens, surname_initial),
+                        (KeyFamily::SurnameTokenYear, surname_tokens, first_initial),
+                        (KeyFamily::FirstTokenYear, first_tokens, surname_initial),
                     ] {
                         for token in tokens {
                             input
                                 .start()
-                                .field(token)
+                                .field(sk.get(token))
                                 .field(initial)
                                 .number(year as u32, 4);
                             add(family, &input, keys);
@@ -590,28 +591,115 @@ impl MatchKeyDeriver {
     }
 }
 
-/// The distinct phonetic tokens of the surnames and of the first name behind the token + date
-/// families, at most [`MAX_DATE_TOKENS`] in all.
-fn date_tokens(names: &NormalisedNames) -> (Vec<String>, Vec<String>) {
-    let (mut surname, mut first) = (Vec::new(), Vec::new());
-    let mut taken = 0;
-    for (tokens, out) in [
-        (names.surname_key_tokens(), &mut surname),
-        (names.first_key_tokens(), &mut first),
-    ] {
-        for token in tokens {
-            // A skeleton too short to identify ("KAYA" → "K") falls back to the spelling.
-            let ph = match phonetic(&token) {
-                ph if ph.len() >= 2 => ph,
-                _ => token,
-            };
-            if !out.contains(&ph) && taken < MAX_DATE_TOKENS {
-                out.push(ph);
-                taken += 1;
+/// The phonetic forms one identity's keys need, in one buffer (a handful of allocations per
+/// record instead of one per form).
+struct Skeletons {
+    buf: String,
+    /// The first given name's first token.
+    first: Option<Range<usize>>,
+    /// The whole birth name, joined.
+    birth: Option<Range<usize>>,
+    /// The whole usage name, joined.
+    usage: Option<Range<usize>>,
+    /// Distinct token skeletons of the surnames then of the first name ([`MAX_DATE_TOKENS`] in
+    /// all); `split` is where the first name's begin.
+    tokens: Vec<Range<usize>>,
+    split: usize,
+    /// Surname variants as written (not phonetic), for the exact-name family.
+    variants: Vec<Range<usize>>,
+}
+
+impl Skeletons {
+    fn new(names: &NormalisedNames) -> Self {
+        let mut sk = Skeletons {
+            buf: String::with_capacity(96),
+            first: None,
+            birth: None,
+            usage: None,
+            tokens: Vec::with_capacity(MAX_DATE_TOKENS),
+            split: 0,
+            variants: Vec::with_capacity(MAX_SURNAME_VARIANTS),
+        };
+        names.surname_variants_into(&mut sk.buf, &mut sk.variants);
+        let mut joined = String::with_capacity(32);
+        sk.first = names
+            .first_token()
+            .filter(|f| f.len() >= 2)
+            .map(|f| sk.push(f, false));
+        for (tokens, slot) in [(&names.birth, 0), (&names.usage, 1)] {
+            if tokens.is_empty() {
+                continue;
+            }
+            joined.clear();
+            tokens.iter().for_each(|t| joined.push_str(t));
+            let range = sk.push(&joined, false);
+            if slot == 0 {
+                sk.birth = Some(range);
+            } else {
+                sk.usage = Some(range);
             }
         }
+        for (tokens, is_first) in [
+            (&names.birth, false),
+            (&names.usage, false),
+            (&names.first, true),
+        ] {
+            if is_first {
+                sk.split = sk.tokens.len();
+            }
+            let group = if is_first { sk.split } else { 0 };
+            if tokens.len() > 1 {
+                joined.clear();
+                tokens.iter().for_each(|t| joined.push_str(t));
+                sk.push_token(&joined, group);
+            }
+            for t in tokens.iter().filter(|t| t.len() >= 2 && !is_particle(t)) {
+                sk.push_token(t, group);
+            }
+        }
+        sk
     }
-    (surname, first)
+
+    /// Appends the skeleton of `word` (or `word` itself when `fallback` and the skeleton is
+    /// too short to identify, as "K" for "KAYA").
+    fn push(&mut self, word: &str, fallback: bool) -> Range<usize> {
+        let start = self.buf.len();
+        phonetic_into(word, &mut self.buf);
+        if fallback && self.buf.len() - start < 2 {
+            self.buf.truncate(start);
+            self.buf.push_str(word);
+        }
+        start..self.buf.len()
+    }
+
+    /// Adds a token skeleton unless its group (surnames, or first name from `group`) has it.
+    fn push_token(&mut self, word: &str, group: usize) {
+        if self.tokens.len() >= MAX_DATE_TOKENS {
+            return;
+        }
+        let range = self.push(word, true);
+        let new = &self.buf[range.clone()];
+        if self.tokens[group..]
+            .iter()
+            .any(|r| &self.buf[r.clone()] == new)
+        {
+            self.buf.truncate(range.start);
+        } else {
+            self.tokens.push(range);
+        }
+    }
+
+    fn get(&self, range: &Range<usize>) -> &str {
+        &self.buf[range.clone()]
+    }
+
+    fn surname_tokens(&self) -> &[Range<usize>] {
+        &self.tokens[..self.split]
+    }
+
+    fn first_tokens(&self) -> &[Range<usize>] {
+        &self.tokens[self.split..]
+    }
 }
 
 /// Derives an operator's record and household references from its local ids.
