@@ -312,7 +312,7 @@ pub async fn bench_linkage(args: &EvalArgs) -> Result<()> {
     for r in &results {
         for (method, q, t) in [
             (
-                "Synchro linkage (v1, fixed weights)",
+                "Synchro linkage (EM + term frequency)",
                 r.linkage,
                 format!("{:.2} s", r.seconds),
             ),

@@ -45,15 +45,16 @@ const CROSS: usize = 10;
 const CROSS_YEAR: usize = 11;
 
 /// Identity levels, strongest first: what the keys say about names and date.
-pub const IDENTITY_LEVELS: [&str; 14] = [
+pub const IDENTITY_LEVELS: [&str; 15] = [
     "name + first name + date (ndf)",
     "phonetic names + date (pdf)",
     "surname token and first-name token + date (tsd+tfd)",
     "names + date, day and month swapped (ndx)",
     "names + day and month, year differs (nfm)",
     "one token + date, name fields swapped",
-    "surname token + date (tsd)",
+    "surname token + date (tsd), a first name missing",
     "first-name token + date (tfd)",
+    "surname token + date, first names differ (twins?)",
     "names + year (nfy)",
     "one token + other initial + year (tsy/tfy)",
     "names or token + year, exact dates differ",
@@ -71,6 +72,8 @@ const TRAIT_LEVELS: [&str; 3] = ["agree", "differ", "unknown"];
 /// Non-identifying attributes compared as agree / differ / unknown.
 pub const TRAITS: [&str; 4] = ["sex", "nationality group", "household role", "admin status"];
 const PATTERNS: usize = IDENTITY_LEVELS.len() * YEAR_LEVELS.len();
+/// Identity levels up to this one agree on names and at least the day and month of birth.
+const STRONG_DATE_LEVEL: u8 = 4;
 
 /// Linkage parameters (`[linkage]` in hub.toml).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -253,6 +256,8 @@ struct Indexed {
     keys: Vec<Vec<(u32, u8)>>,
     counts: Vec<u32>,
     operators: Vec<u32>,
+    /// The node has a first-name token + date key (first name and exact date known).
+    has_first: Vec<bool>,
 }
 
 fn family_index(code: &str) -> Option<usize> {
@@ -273,6 +278,7 @@ fn index(nodes: &[Node]) -> Indexed {
     let mut counts: Vec<u32> = Vec::new();
     let mut keys = Vec::with_capacity(nodes.len());
     let mut operators = Vec::with_capacity(nodes.len());
+    let mut has_first = Vec::with_capacity(nodes.len());
     for n in nodes {
         let next = operator_ids.len() as u32;
         operators.push(*operator_ids.entry(n.operator.as_str()).or_insert(next));
@@ -288,6 +294,7 @@ fn index(nodes: &[Node]) -> Indexed {
         }
         mine.sort_unstable();
         mine.dedup();
+        has_first.push(mine.iter().any(|k| k.1 as usize == TFD));
         let mut last = u32::MAX;
         for &(id, _) in &mine {
             if id != last {
@@ -301,6 +308,7 @@ fn index(nodes: &[Node]) -> Indexed {
         keys,
         counts,
         operators,
+        has_first,
     }
 }
 
@@ -361,21 +369,23 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
     } else if agree[CROSS] > 0 {
         (5, agree[CROSS])
     } else if agree[TSD] > 0 {
-        (6, agree[TSD])
+        // Both first names known (with the date) yet none agrees: twins or siblings.
+        let first_names_differ = ix.has_first[i] && ix.has_first[j];
+        (if first_names_differ { 8 } else { 6 }, agree[TSD])
     } else if agree[TFD] > 0 {
         (7, agree[TFD])
     } else if agree[NFY] > 0 {
-        (if both_exact { 10 } else { 8 }, agree[NFY])
+        (if both_exact { 11 } else { 9 }, agree[NFY])
     } else if let Some(count) = [agree[TSY], agree[TFY], agree[CROSS_YEAR]]
         .into_iter()
         .filter(|&c| c > 0)
         .min()
     {
-        (if both_exact { 10 } else { 9 }, count)
+        (if both_exact { 11 } else { 10 }, count)
     } else if agree[NFD] > 0 {
-        (if both_exact { 12 } else { 11 }, agree[NFD])
+        (if both_exact { 13 } else { 12 }, agree[NFD])
     } else {
-        (13, 0)
+        (14, 0)
     };
     let year = match (na.birth_year, nb.birth_year) {
         (Some(p), Some(q)) if p == q => 0,
@@ -427,8 +437,8 @@ fn candidate_pairs(ix: &Indexed, max_block: usize) -> Vec<(u32, u32)> {
 
 /// Prior guess of the match probability of a comparison: EM's starting point only.
 fn initial_guess(c: &Comparison) -> f64 {
-    const IDENTITY: [f64; 14] = [
-        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.3, 0.3, 0.05, 0.2, 0.02, 0.01,
+    const IDENTITY: [f64; 15] = [
+        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.1, 0.3, 0.3, 0.05, 0.2, 0.02, 0.01,
     ];
     const YEAR: [f64; 4] = [1.0, 0.6, 0.05, 0.8];
     const SEX: [f64; 3] = [1.0, 0.02, 0.8];
@@ -546,17 +556,18 @@ pub fn link_detailed(nodes: &[Node], p: &LinkParams) -> Linked {
         .collect();
     let model = estimate(&comparisons, p);
     let weights: Vec<f64> = comparisons.iter().map(|c| model.weight(c, p)).collect();
-    let mut scored: Vec<(f64, u32, u32)> = pairs
+    let mut scored: Vec<(f64, u32, u32, bool)> = pairs
         .iter()
         .zip(&weights)
-        .filter(|(_, w)| **w >= p.threshold)
-        .map(|(&(i, j), &w)| (w, i, j))
+        .zip(&comparisons)
+        .filter(|((_, w), _)| **w >= p.threshold)
+        .map(|((&(i, j), &w), c)| (w, i, j, c.identity <= STRONG_DATE_LEVEL))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut clusters = Clusters::new(nodes);
     let links = scored
         .into_iter()
-        .map(|(w, i, j)| (i, j, w, clusters.merge(i as usize, j as usize, p)))
+        .map(|(w, i, j, strong)| (i, j, w, clusters.merge(i as usize, j as usize, strong, p)))
         .collect();
     Linked {
         person: clusters.dense_ids(),
@@ -596,7 +607,9 @@ impl Clusters {
     }
 
     /// Merges the persons of two nodes unless a veto applies; true when merged (or already one).
-    fn merge(&mut self, i: usize, j: usize, p: &LinkParams) -> bool {
+    /// A pair whose names agree with the day and month of birth (`strong_date`) may bridge a
+    /// typo in the year, so the year-span veto does not apply to it.
+    fn merge(&mut self, i: usize, j: usize, strong_date: bool, p: &LinkParams) -> bool {
         let (a, b) = (self.find(i), self.find(j));
         if a == b {
             return true;
@@ -613,7 +626,7 @@ impl Clusters {
             (Some((lo1, hi1)), Some((lo2, hi2))) => Some((lo1.min(lo2), hi1.max(hi2))),
             (x, None) | (None, x) => x,
         };
-        if years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
+        if !strong_date && years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
             return false;
         }
         let (big, small) = if self.size[a] >= self.size[b] {
@@ -707,14 +720,14 @@ mod tests {
         let mut nodes = Vec::new();
         for i in 0..200 {
             let (strong, weak) = (format!("s{i}"), format!("w{}", i / 2));
-            let year = 1950 + (i % 50) as i32;
+            let year = 1950 + (i % 50);
             nodes.push(node("a", 'M', year, &[("ndf", &strong), ("nfy", &weak)]));
             nodes.push(node("b", 'M', year, &[("ndf", &strong), ("nfy", &weak)]));
         }
         for i in 0..200 {
             // Strangers: same common name pair and decade, different exact dates and years.
             let weak = format!("c{}", i / 4);
-            nodes.push(node("c", 'F', 1960 + (i % 4) as i32 * 3, &[("nfd", &weak)]));
+            nodes.push(node("c", 'F', 1960 + (i % 4) * 3, &[("nfd", &weak)]));
         }
         nodes
     }
@@ -782,7 +795,7 @@ mod tests {
         let linked = link_detailed(&nodes, &LinkParams::default());
         let p = LinkParams::default();
         let mut c = Comparison {
-            identity: 12,
+            identity: 13,
             year: 2,
             traits: [0, 2, 2, 2],
             value_count: 2,
