@@ -111,9 +111,10 @@ pub fn is_placeholder_name(tokens: &[String]) -> bool {
     if joined().all(|b| b == b'X') {
         return true;
     }
+    let len: usize = tokens.iter().map(String::len).sum();
     PLACEHOLDER_NAMES
         .iter()
-        .any(|p| p.len() == joined().count() && p.bytes().eq(joined()))
+        .any(|p| p.len() == len && p.bytes().eq(joined()))
 }
 
 /// Whether a token is a name particle (DE, LE, BEN, EL, …).

@@ -639,19 +639,26 @@ impl Skeletons {
                 sk.usage = Some(range);
             }
         }
-        for (tokens, is_first) in [
-            (&names.birth, false),
-            (&names.usage, false),
-            (&names.first, true),
+        let (birth, usage) = (sk.birth.clone(), sk.usage.clone());
+        for (tokens, whole, is_first) in [
+            (&names.birth, birth, false),
+            (&names.usage, usage, false),
+            (&names.first, None, true),
         ] {
             if is_first {
                 sk.split = sk.tokens.len();
             }
             let group = if is_first { sk.split } else { 0 };
             if tokens.len() > 1 {
-                joined.clear();
-                tokens.iter().for_each(|t| joined.push_str(t));
-                sk.push_token(&joined, group);
+                match whole {
+                    // The whole name's skeleton is already in the buffer: reuse it.
+                    Some(range) if range.len() >= 2 => sk.add_token(range, group),
+                    _ => {
+                        joined.clear();
+                        tokens.iter().for_each(|t| joined.push_str(t));
+                        sk.push_token(&joined, group);
+                    }
+                }
             }
             for t in tokens.iter().filter(|t| t.len() >= 2 && !is_particle(t)) {
                 sk.push_token(t, group);
@@ -678,13 +685,21 @@ impl Skeletons {
             return;
         }
         let range = self.push(word, true);
-        let new = &self.buf[range.clone()];
-        if self.tokens[group..]
-            .iter()
-            .any(|r| &self.buf[r.clone()] == new)
-        {
+        let before = self.tokens.len();
+        self.add_token(range.clone(), group);
+        if self.tokens.len() == before {
             self.buf.truncate(range.start);
-        } else {
+        }
+    }
+
+    /// Records a skeleton already in the buffer as a token, unless its group has it.
+    fn add_token(&mut self, range: Range<usize>, group: usize) {
+        let new = &self.buf[range.clone()];
+        if self.tokens.len() < MAX_DATE_TOKENS
+            && !self.tokens[group..]
+                .iter()
+                .any(|r| &self.buf[r.clone()] == new)
+        {
             self.tokens.push(range);
         }
     }
