@@ -190,10 +190,13 @@ impl CsvSource {
     }
 
     fn start_line(&self, record: &StringRecord, end: u64, is_last: bool) -> u64 {
-        let embedded: u64 = record
+        // The fields sit in one contiguous buffer: one vectorisable pass instead of one per field.
+        let embedded = record
+            .as_byte_record()
+            .as_slice()
             .iter()
-            .map(|f| f.bytes().filter(|b| *b == b'\n').count() as u64)
-            .sum();
+            .filter(|b| **b == b'\n')
+            .count() as u64;
         let terminator_counted = !self.crlf && (!is_last || self.ends_with_newline);
         end.saturating_sub(embedded + u64::from(terminator_counted))
             .max(1)

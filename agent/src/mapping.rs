@@ -73,6 +73,25 @@ pub struct MappedRow {
     pub record: Record,
 }
 
+/// Per-thread memory of a mapper: coded values already resolved, so that the thousands of
+/// rows repeating "Hébergé chez un tiers" fold and look it up once.
+#[derive(Default)]
+pub struct MapScratch {
+    /// Raw cell → what it resolved to, indexed by `Field::index`.
+    codes: Vec<FxHashMap<Box<str>, ResolvedCode>>,
+    /// Reused buffer for folded values.
+    fold: String,
+}
+
+/// Distinct raw values remembered per field: bounds memory on free-text columns.
+const CODE_CACHE_LIMIT: usize = 4096;
+
+/// A raw value known to parse (from this text) or to mean "not known".
+enum ResolvedCode {
+    Parsed(Box<str>),
+    Unknown,
+}
+
 /// Column positions resolved against an export's header.
 pub struct Mapper {
     /// Column of each field, indexed by `Field::index`.
@@ -150,7 +169,12 @@ impl Mapper {
     }
 
     /// Maps one row; on any problem, records it and returns `None` (the row is rejected).
-    pub fn map(&self, row: &Row, problems: &mut Vec<Problem>) -> Option<MappedRow> {
+    pub fn map(
+        &self,
+        row: &Row,
+        problems: &mut Vec<Problem>,
+        scratch: &mut MapScratch,
+    ) -> Option<MappedRow> {
         let before = problems.len();
         if row.cells.len() != self.width {
             problems.push(Problem {
@@ -163,11 +187,16 @@ impl Mapper {
             });
             return None;
         }
+        if scratch.codes.len() != Field::ALL.len() {
+            scratch
+                .codes
+                .resize_with(Field::ALL.len(), FxHashMap::default);
+        }
         let mut cx = RowContext {
             mapper: self,
             row,
             problems,
-            fold: String::with_capacity(64),
+            scratch,
         };
         let local_id = cx.text(Field::LocalId).to_string();
         if local_id.is_empty() {
@@ -299,8 +328,7 @@ struct RowContext<'a> {
     mapper: &'a Mapper,
     row: &'a Row,
     problems: &'a mut Vec<Problem>,
-    /// Reused buffer for folded values.
-    fold: String,
+    scratch: &'a mut MapScratch,
 }
 
 impl<'a> RowContext<'a> {
@@ -402,7 +430,12 @@ impl<'a> RowContext<'a> {
         raw: &str,
         parse: &impl Fn(&str) -> Option<T>,
     ) -> Option<T> {
-        let mut folded = std::mem::take(&mut self.fold);
+        match self.scratch.codes[field.index()].get(raw) {
+            Some(ResolvedCode::Parsed(text)) => return parse(text),
+            Some(ResolvedCode::Unknown) => return None,
+            None => {}
+        }
+        let mut folded = std::mem::take(&mut self.scratch.fold);
         fold_value_into(raw, &mut folded);
         let mapped = self.mapper.values[field.index()]
             .get(folded.as_str())
@@ -414,12 +447,24 @@ impl<'a> RowContext<'a> {
         let parsed = if mapped_unknown {
             None
         } else {
-            parse(code).or_else(|| parse(raw.trim()))
+            parse(code)
+                .map(|p| (p, code))
+                .or_else(|| parse(raw.trim()).map(|p| (p, raw.trim())))
         };
         // The "not known" spellings are looked up only when the value did not parse.
         let unknown =
             parsed.is_none() && (mapped_unknown || UNKNOWN_VALUES.contains(&folded.as_str()));
-        self.fold = folded;
+        let resolved = match &parsed {
+            Some((_, text)) => Some(ResolvedCode::Parsed((*text).into())),
+            None if unknown => Some(ResolvedCode::Unknown),
+            None => None,
+        };
+        let cache = &mut self.scratch.codes[field.index()];
+        if let Some(resolved) = resolved.filter(|_| cache.len() < CODE_CACHE_LIMIT) {
+            cache.insert(raw.into(), resolved);
+        }
+        let parsed = parsed.map(|(p, _)| p);
+        self.scratch.fold = folded;
         if parsed.is_some() || unknown {
             return parsed;
         }

@@ -12,7 +12,7 @@ use synchro_shared::pseudonym::{
 };
 
 use crate::export::{Export, ExportError, Row};
-use crate::mapping::Mapper;
+use crate::mapping::{MapScratch, Mapper};
 use crate::report::{ColumnRef, Problem, ProblemKind, Report};
 
 /// Rows per chunk: large enough to amortise channel costs, small enough to bound memory.
@@ -90,6 +90,7 @@ fn id_hash(id: &str) -> u64 {
 
 fn process_chunk(
     mapper: &Mapper,
+    scratch: &mut MapScratch,
     derivers: &Derivers,
     emit: bool,
     rows: &[Row],
@@ -107,7 +108,7 @@ fn process_chunk(
     for row in rows {
         out.report.rows_read += 1;
         problems.clear();
-        let Some(mut mapped) = mapper.map(row, &mut problems) else {
+        let Some(mut mapped) = mapper.map(row, &mut problems, scratch) else {
             out.report.rows_rejected += 1;
             out.report.rejected_lines.push(row.line);
             for p in problems.drain(..) {
@@ -212,20 +213,23 @@ pub fn run_pass(
             let tx = done_tx.clone();
             let free = free_tx.clone();
             let spent = Arc::clone(&spent_rx);
-            scope.spawn(move || loop {
-                // Unwrap safety: a worker panicking while holding a lock is a bug worth surfacing.
-                let next = rx.lock().expect("work queue lock").recv();
-                let Ok((seq, rows)) = next else { return };
-                let buffer = spent
-                    .lock()
-                    .expect("buffer list lock")
-                    .try_recv()
-                    .unwrap_or_default();
-                let out = process_chunk(mapper, derivers, emit, &rows, buffer);
-                // A full free list just drops the chunk; the reader then allocates a new one.
-                let _ = free.try_send(rows);
-                if tx.send((seq, out)).is_err() {
-                    return;
+            scope.spawn(move || {
+                let mut scratch = MapScratch::default();
+                loop {
+                    // Unwrap safety: a worker panicking while holding a lock is a bug worth surfacing.
+                    let next = rx.lock().expect("work queue lock").recv();
+                    let Ok((seq, rows)) = next else { return };
+                    let buffer = spent
+                        .lock()
+                        .expect("buffer list lock")
+                        .try_recv()
+                        .unwrap_or_default();
+                    let out = process_chunk(mapper, &mut scratch, derivers, emit, &rows, buffer);
+                    // A full free list just drops the chunk; the reader then allocates a new one.
+                    let _ = free.try_send(rows);
+                    if tx.send((seq, out)).is_err() {
+                        return;
+                    }
                 }
             });
         }

@@ -149,8 +149,9 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
                 cells: csv::StringRecord::new(),
             };
             let mut problems = Vec::new();
+            let mut scratch = synchro_agent::mapping::MapScratch::default();
             while export.next_row(&mut row)? {
-                if let Some(m) = mapper.map(&row, &mut problems) {
+                if let Some(m) = mapper.map(&row, &mut problems, &mut scratch) {
                     let key = naive_key(&m.identity.names, &m.identity.birth);
                     if eval.show_errors > 0 {
                         clear

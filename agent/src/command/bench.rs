@@ -120,8 +120,9 @@ fn hmacs_per_row(prepared: &Prepared, input: &Path, period: Period) -> Result<f6
     };
     let (mut rows, mut macs) = (0u64, 0u64);
     let mut problems = Vec::new();
+    let mut scratch = crate::mapping::MapScratch::default();
     while rows < 20_000 && export.next_row(&mut row)? {
-        if let Some(m) = mapper.map(&row, &mut problems) {
+        if let Some(m) = mapper.map(&row, &mut problems, &mut scratch) {
             let keys = derivers.keys.derive(&m.identity.names, &m.identity.birth);
             macs += keys.values().map(|v| v.len() as u64).sum::<u64>()
                 + 1
