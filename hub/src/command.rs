@@ -346,7 +346,21 @@ pub async fn ingest(config: &Path, batch: &Path) -> Result<()> {
         .accept_upload(&ciphertext, Some(&signature), "offline-ingest")
         .await
     {
-        Ok(a) => println!("{}: {}", a.status, a.message),
+        Ok(a) => {
+            println!("{}: {}", a.status, a.message);
+            if a.status == "accepted" {
+                match hub.process_after_ingest("offline-ingest").await {
+                    Some(Ok(run)) => println!(
+                        "linkage {}: {} records, {} persons, {} households",
+                        run.period, run.records, run.persons, run.households
+                    ),
+                    Some(Err(e)) => bail!(
+                        "the batch is stored, but linking failed: {e}. Run `synchro-hub process` once fixed"
+                    ),
+                    None => {}
+                }
+            }
+        }
         Err(UploadError::Refused(r)) => bail!("refused ({}): {r}", r.code()),
         Err(UploadError::Hub(e)) => return Err(e.into()),
     }
@@ -394,5 +408,134 @@ pub async fn purge(config: &Path) -> Result<()> {
         "purged: {} records past retention, {} raw batches, {} old nonces, {} expired sessions",
         c.records, c.raw_batches, c.nonces, c.sessions
     );
+    Ok(())
+}
+
+/// Linkage inspection, for the technical operator on the hub host.
+#[derive(Debug, Clone, Subcommand)]
+pub enum LinkageCommand {
+    /// Show a record's person, the records linked with it and the candidates kept apart,
+    /// with the keys that agreed and their weights
+    Explain {
+        /// The record reference (as in the operator's table local_id,record_ref)
+        record_ref: String,
+    },
+    /// Score distribution, cluster sizes, persons by number of operators, estimated false
+    /// matches and revisions of a month, compared with the previous month
+    Report {
+        /// Month (YYYY-MM; default: the latest processed)
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Write `operator,record_ref,person_id,household_id` for every record of a month, to
+    /// score linkage against a truth kept by operators (audited; never served over HTTP)
+    Export {
+        /// Output CSV file (created, never overwritten; readable by its owner only)
+        #[arg(long)]
+        out: PathBuf,
+        /// Month (YYYY-MM; default: the latest processed)
+        #[arg(long)]
+        period: Option<String>,
+    },
+}
+
+fn check_period(period: &Option<String>) -> Result<()> {
+    if let Some(p) = period {
+        p.parse::<synchro_shared::batch::Period>()
+            .map_err(|e| anyhow::anyhow!("--period {p:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `process`: links every stored month up to the given one and prints the summary line.
+pub async fn process(config: &Path, period: &Option<String>) -> Result<()> {
+    check_period(period)?;
+    let hub = open(config).await?;
+    let run = hub.process(period.as_deref(), "hub-host").await?;
+    println!(
+        "{}: {} records linked into {} persons and {} households in {:.2} s (person ids: {} new, {} merges, {} splits; estimated false matches {:.2} %). `synchro-hub linkage report --period {}` for details.",
+        run.period,
+        run.records,
+        run.persons,
+        run.households,
+        run.total_seconds,
+        run.person_changes.created,
+        run.person_changes.merges,
+        run.person_changes.splits,
+        run.estimated_false_match_share * 100.0,
+        run.period
+    );
+    Ok(())
+}
+
+/// `linkage …`.
+pub async fn linkage(config: &Path, cmd: &LinkageCommand) -> Result<()> {
+    use crate::processing::{explain, render_report, RunSummary};
+    let hub = open(config).await?;
+    let latest_processed = || async {
+        hub.store
+            .latest_period()
+            .await?
+            .context("no records are stored yet: ingest a batch first")
+    };
+    match cmd {
+        LinkageCommand::Explain { record_ref } => {
+            print!(
+                "{}",
+                explain(&hub.store, &hub.cfg.config.linkage.params(), record_ref).await?
+            );
+        }
+        LinkageCommand::Report { period } => {
+            check_period(period)?;
+            let period = match period {
+                Some(p) => p.clone(),
+                None => latest_processed().await?,
+            };
+            let (current, previous) = hub.store.linkage_summaries(&period).await?;
+            let current = current.with_context(|| {
+                format!(
+                    "{period} has not been processed: run `synchro-hub process --period {period}`"
+                )
+            })?;
+            let current: RunSummary = serde_json::from_str(&current)?;
+            let previous: Option<RunSummary> = previous.and_then(|p| serde_json::from_str(&p).ok());
+            let events = hub.store.linkage_events(&period).await?;
+            print!("{}", render_report(&current, previous.as_ref(), &events));
+        }
+        LinkageCommand::Export { out, period } => {
+            check_period(period)?;
+            let period = match period {
+                Some(p) => p.clone(),
+                None => latest_processed().await?,
+            };
+            let links = hub.store.period_links(&period).await?;
+            if links.is_empty() {
+                bail!("no processed records for {period}: run `synchro-hub process` first");
+            }
+            let mut csv = String::from("operator,record_ref,person_id,household_id\n");
+            for l in &links {
+                csv.push_str(&format!(
+                    "{},{},{},{}\n",
+                    l.operator_id, l.record_ref, l.person_id, l.household_id
+                ));
+            }
+            synchro_keys::secret_file::write_secret(out, &csv)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            let details = serde_json::json!({
+                "period": period,
+                "rows": links.len(),
+                "file": out.display().to_string(),
+            });
+            hub.store
+                .audit("hub-host", "linkage_exported", details, now())
+                .await?;
+            hub.checkpoint().await?;
+            println!(
+                "{} records of {period} written to {} (audited).",
+                links.len(),
+                out.display()
+            );
+        }
+    }
     Ok(())
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use synchro_shared::settings::{base_dir, load_toml, SettingsError};
 
+use crate::linkage::LinkParams;
+
 /// The commented example written by `synchro-hub init`.
 pub const EXAMPLE: &str = include_str!("../hub.example.toml");
 
@@ -149,17 +151,91 @@ pub struct LinkageConfig {
     /// (`"1" = "ab12-…"`); when given, batches with another fingerprint are refused.
     #[serde(default)]
     pub fingerprints: std::collections::BTreeMap<String, String>,
+    /// Re-link and give ids after each accepted batch (default true; false leaves it to
+    /// `synchro-hub process`, e.g. while loading many months at once).
+    #[serde(default = "default_true")]
+    pub process_after_ingest: bool,
+    /// Minimum match weight, log2 posterior odds, to link two records (default 0: even odds).
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Extra evidence (log2) needed to link two records of the same operator (default 4).
+    #[serde(default = "default_same_operator_penalty")]
+    pub same_operator_penalty: f64,
+    /// Key values held by more records than this are not used for blocking (default 50).
+    #[serde(default = "default_max_block")]
+    pub max_block: usize,
+    /// Largest number of records one person may gather (default 24).
+    #[serde(default = "default_max_cluster")]
+    pub max_cluster: usize,
+    /// Largest spread of birth years within one person, unless names and day/month agree
+    /// (default 2).
+    #[serde(default = "default_max_year_span")]
+    pub max_year_span: i32,
+    /// Iterations of the EM estimation of match weights (default 40).
+    #[serde(default = "default_em_iterations")]
+    pub em_iterations: usize,
+    /// Largest term-frequency adjustment, log2, either way (default 4).
+    #[serde(default = "default_tf_cap")]
+    pub tf_cap: f64,
 }
 
 fn default_epochs() -> Vec<u32> {
     vec![1]
 }
+fn default_true() -> bool {
+    true
+}
+fn default_threshold() -> f64 {
+    LinkParams::default().threshold
+}
+fn default_same_operator_penalty() -> f64 {
+    LinkParams::default().same_operator_penalty
+}
+fn default_max_block() -> usize {
+    LinkParams::default().max_block
+}
+fn default_max_cluster() -> usize {
+    LinkParams::default().max_cluster
+}
+fn default_max_year_span() -> i32 {
+    LinkParams::default().max_year_span
+}
+fn default_em_iterations() -> usize {
+    LinkParams::default().em_iterations
+}
+fn default_tf_cap() -> f64 {
+    LinkParams::default().tf_cap
+}
 
 impl Default for LinkageConfig {
     fn default() -> Self {
+        let p = LinkParams::default();
         LinkageConfig {
             accepted_epochs: default_epochs(),
             fingerprints: Default::default(),
+            process_after_ingest: true,
+            threshold: p.threshold,
+            same_operator_penalty: p.same_operator_penalty,
+            max_block: p.max_block,
+            max_cluster: p.max_cluster,
+            max_year_span: p.max_year_span,
+            em_iterations: p.em_iterations,
+            tf_cap: p.tf_cap,
+        }
+    }
+}
+
+impl LinkageConfig {
+    /// The linkage parameters.
+    pub fn params(&self) -> LinkParams {
+        LinkParams {
+            threshold: self.threshold,
+            same_operator_penalty: self.same_operator_penalty,
+            max_block: self.max_block,
+            max_cluster: self.max_cluster,
+            max_year_span: self.max_year_span,
+            em_iterations: self.em_iterations,
+            tf_cap: self.tf_cap,
         }
     }
 }
@@ -323,6 +399,47 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
             "linkage.accepted_epochs",
             "list the accepted epochs, 1 or more (e.g. [1])".into(),
         ));
+    }
+    let l = &c.linkage;
+    let ranges: [(&'static str, bool, &str); 7] = [
+        (
+            "linkage.threshold",
+            (-20.0..=40.0).contains(&l.threshold),
+            "a log2 weight between -20 and 40 (default 0)",
+        ),
+        (
+            "linkage.same_operator_penalty",
+            (0.0..=40.0).contains(&l.same_operator_penalty),
+            "between 0 and 40 (default 4)",
+        ),
+        (
+            "linkage.max_block",
+            (2..=100_000).contains(&l.max_block),
+            "between 2 and 100000 (default 50)",
+        ),
+        (
+            "linkage.max_cluster",
+            (2..=10_000).contains(&l.max_cluster),
+            "between 2 and 10000 (default 24)",
+        ),
+        (
+            "linkage.max_year_span",
+            (0..=100).contains(&l.max_year_span),
+            "between 0 and 100 years (default 2)",
+        ),
+        (
+            "linkage.em_iterations",
+            (1..=1000).contains(&l.em_iterations),
+            "between 1 and 1000 (default 40)",
+        ),
+        (
+            "linkage.tf_cap",
+            (0.0..=20.0).contains(&l.tf_cap),
+            "between 0 and 20 (default 4)",
+        ),
+    ];
+    if let Some((key, _, fix)) = ranges.iter().find(|(_, ok, _)| !ok) {
+        return Err(invalid(key, format!("must be {fix}")));
     }
     if c.limits.max_batch_mib == 0 || c.limits.max_batch_mib > 4096 {
         return Err(invalid(

@@ -21,7 +21,7 @@
 //!    two groups. Two records of one operator need [`LinkParams::same_operator_penalty`] more
 //!    evidence: operators seldom register someone twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -128,6 +128,55 @@ pub struct Node {
     pub traits: [Option<String>; 3],
     /// (family code, stored key value).
     pub keys: Vec<(String, String)>,
+}
+
+/// Attribute codes a node compares, as named in the stored record's JSON.
+const TRAIT_FIELDS: [&str; 3] = ["nat", "role", "adm"];
+
+/// The compact profile stored beside a record at ingestion: what linkage reads of it, in one
+/// field (tab-separated: sex, birth year, exact-date flag, the three trait codes, then
+/// space-separated `family:value` keys). Codes and keyed values hold no tab, space or colon.
+pub fn profile(attributes: &serde_json::Value, keys: &[(&str, String)]) -> String {
+    let text = |field: &str| attributes[field].as_str().unwrap_or("").to_string();
+    let mut out = vec![
+        text("sex"),
+        attributes["by"]
+            .as_i64()
+            .map(|y| y.to_string())
+            .unwrap_or_default(),
+        u8::from(attributes["dq"].as_str() == Some("exact")).to_string(),
+    ];
+    out.extend(TRAIT_FIELDS.iter().map(|f| text(f)));
+    let keys: Vec<String> = keys.iter().map(|(f, v)| format!("{f}:{v}")).collect();
+    out.push(keys.join(" "));
+    out.join("\t")
+}
+
+/// Adds a stored profile to a node: facts already known are kept (a record's months merge),
+/// keys are added once.
+pub fn add_profile(node: &mut Node, profile: &str) {
+    let mut parts = profile.split('\t');
+    let mut next = || parts.next().filter(|s| !s.is_empty());
+    let sex = next().and_then(|s| s.chars().next());
+    let year = next().and_then(|y| y.parse().ok());
+    let exact = next() == Some("1");
+    node.sex = node.sex.or(sex);
+    node.birth_year = node.birth_year.or(year);
+    node.exact_date |= exact;
+    for slot in node.traits.iter_mut() {
+        let value = next();
+        if slot.is_none() {
+            *slot = value.map(str::to_string);
+        }
+    }
+    for pair in next().unwrap_or("").split(' ') {
+        let Some((family, value)) = pair.split_once(':') else {
+            continue;
+        };
+        if !node.keys.iter().any(|(f, v)| f == family && v == value) {
+            node.keys.push((family.to_string(), value.to_string()));
+        }
+    }
 }
 
 /// The agreement pattern of one candidate pair.
@@ -544,6 +593,62 @@ pub fn link(nodes: &[Node], p: &LinkParams) -> Vec<usize> {
 /// The comparison of two nodes of a slice (for `linkage explain`).
 pub fn compare_nodes(nodes: &[Node], i: usize, j: usize) -> Comparison {
     compare(nodes, &index(nodes), i, j)
+}
+
+/// How one key family compares between two records (for `linkage explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAgreement {
+    /// A value of the family is shared.
+    Agree,
+    /// Both records carry the family, with no value in common.
+    Differ,
+    /// One side or both lack the family (name part or date not known).
+    Absent,
+}
+
+/// The agreement of every key family between two records; `tsd`/`tfd` and `tsy`/`tfy` share a
+/// domain, so a value shared across the two tags (swapped name fields) counts as agreeing.
+pub fn key_agreement(a: &Node, b: &Node) -> Vec<(&'static str, KeyAgreement)> {
+    let values = |n: &Node, fi: usize| -> Vec<String> {
+        n.keys
+            .iter()
+            .filter(|(f, _)| family_index(f).is_some_and(|g| domain(g) == domain(fi)))
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    FAMILIES
+        .iter()
+        .enumerate()
+        .map(|(fi, code)| {
+            let own = |n: &Node| n.keys.iter().any(|(f, _)| f == code);
+            let agreement = if !own(a) || !own(b) {
+                KeyAgreement::Absent
+            } else {
+                let (va, vb) = (values(a, fi), values(b, fi));
+                if va.iter().any(|v| vb.contains(v)) {
+                    KeyAgreement::Agree
+                } else {
+                    KeyAgreement::Differ
+                }
+            };
+            (*code, agreement)
+        })
+        .collect()
+}
+
+/// Every candidate pair of node `i` (records sharing a blocking key), with its comparison.
+pub fn candidates_of(nodes: &[Node], i: usize, p: &LinkParams) -> Vec<(usize, Comparison)> {
+    let ix = index(nodes);
+    let mine: HashSet<u32> = ix.keys[i]
+        .iter()
+        .map(|k| k.0)
+        .filter(|id| (2..=p.max_block as u32).contains(&ix.counts[*id as usize]))
+        .collect();
+    (0..nodes.len())
+        .filter(|&j| j != i && ix.keys[j].iter().any(|k| mine.contains(&k.0)))
+        .map(|j| (j, compare(nodes, &ix, i, j)))
+        .collect()
 }
 
 /// Links nodes and keeps the model and the weighted links.

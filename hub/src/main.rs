@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use synchro_hub::command::{self, AuditCommand, InitArgs, OperatorCommand};
+use synchro_hub::command::{self, AuditCommand, InitArgs, LinkageCommand, OperatorCommand};
 use synchro_hub::demo::{demo, DemoArgs};
 use synchro_hub::ingest::{open_batch, Acceptance};
 use synchro_shared::batch::BatchSignature;
@@ -43,6 +43,16 @@ enum Command {
     /// Audit log: checkpoint, verifier key, verification
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Link every stored record up to a month and give stable person and household ids
+    /// (also run after each accepted batch unless `linkage.process_after_ingest = false`)
+    Process {
+        /// Month (YYYY-MM; default: the latest stored). Runs go forward: it must be the latest.
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Inspect linkage: explain a record, report on a month, export ids for evaluation
+    #[command(subcommand)]
+    Linkage(LinkageCommand),
     /// The DPO report: keys, operators, retention and purges, latest checkpoint
     ReportDpo {
         /// fr (default) or en
@@ -125,6 +135,8 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Operator(c) => command::operator(&cli.config, c).await.map(|()| true),
         Command::Ingest { batch } => command::ingest(&cli.config, batch).await.map(|()| true),
         Command::Audit(c) => command::audit(&cli.config, c).await,
+        Command::Process { period } => command::process(&cli.config, period).await.map(|()| true),
+        Command::Linkage(c) => command::linkage(&cli.config, c).await.map(|()| true),
         Command::Bench(a) => synchro_hub::bench::bench(a).await.map(|()| true),
         Command::ReportDpo { lang } => {
             let hub = command::open(&cli.config).await?;

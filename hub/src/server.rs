@@ -108,10 +108,19 @@ async fn upload(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Body) -> 
         .accept_upload(&bytes, signature.as_deref(), "operator-upload")
         .await
     {
-        Ok(accepted) => json_reply(
-            StatusCode::OK,
-            serde_json::to_value(accepted).unwrap_or_default(),
-        ),
+        Ok(accepted) => {
+            // The batch is committed; linking runs before the reply so that the operator's next
+            // look at the dashboard includes it. A failure here is logged, never undoes the batch.
+            if accepted.status == "accepted" {
+                if let Some(Err(e)) = hub.process_after_ingest("after-upload").await {
+                    tracing::error!(error = %e, "linkage after upload failed; run `synchro-hub process`");
+                }
+            }
+            json_reply(
+                StatusCode::OK,
+                serde_json::to_value(accepted).unwrap_or_default(),
+            )
+        }
         Err(UploadError::Refused(r)) => {
             tracing::warn!(code = r.code(), "batch refused");
             json_reply(

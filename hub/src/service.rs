@@ -69,6 +69,8 @@ pub struct Hub {
     identity: age::x25519::Identity,
     pepper: hmac::Key,
     audit_key: Ed25519KeyPair,
+    /// Serialises linkage runs: each reads the ids the previous one wrote.
+    processing: tokio::sync::Mutex<()>,
 }
 
 /// Seconds since the epoch.
@@ -150,6 +152,7 @@ impl Hub {
             identity,
             pepper,
             audit_key,
+            processing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -263,17 +266,20 @@ impl Hub {
                 attributes.keys.clear();
                 attributes.record_ref.clear();
                 attributes.household_ref = None;
+                let keys: Vec<(&'static str, String)> = r
+                    .keys
+                    .iter()
+                    .flat_map(|(f, values)| values.iter().map(move |v| (f.code(), v)))
+                    .map(|(f, v)| (f, self.rekey(f, v)))
+                    .collect();
+                let json = serde_json::to_value(&attributes).unwrap_or_default();
                 StoredRecord {
                     record_ref: r.record_ref.clone(),
                     household_ref: r.household_ref.clone(),
                     last_contact: r.last_contact.to_string(),
                     attributes: serde_json::to_string(&attributes).unwrap_or_default(),
-                    keys: r
-                        .keys
-                        .iter()
-                        .flat_map(|(f, values)| values.iter().map(move |v| (f.code(), v)))
-                        .map(|(f, v)| (f, self.rekey(f, v)))
-                        .collect(),
+                    linkage: crate::linkage::profile(&json, &keys),
+                    keys,
                 }
             })
             .collect();
@@ -334,6 +340,42 @@ impl Hub {
             }
             IngestOutcome::Replay => Err(Refusal::Replay.into()),
         }
+    }
+
+    /// Links every stored record up to `period` (default: the latest month) and gives stable
+    /// person and household ids; one run at a time.
+    pub async fn process(
+        &self,
+        period: Option<&str>,
+        actor: &str,
+    ) -> Result<crate::processing::RunSummary, HubError> {
+        let _one_at_a_time = self.processing.lock().await;
+        let summary = crate::processing::process(
+            &self.store,
+            &self.cfg.config.linkage.params(),
+            period,
+            actor,
+            now(),
+        )
+        .await
+        .map_err(|e| match e {
+            crate::processing::ProcessError::Store(s) => HubError::Store(s),
+            other => HubError::Other(other.to_string()),
+        })?;
+        self.checkpoint().await?;
+        Ok(summary)
+    }
+
+    /// After an accepted batch: processes the latest month when `process_after_ingest` is on.
+    /// The batch is already stored; a failure here is reported, never undoes it.
+    pub async fn process_after_ingest(
+        &self,
+        actor: &str,
+    ) -> Option<Result<crate::processing::RunSummary, HubError>> {
+        if !self.cfg.config.linkage.process_after_ingest {
+            return None;
+        }
+        Some(self.process(None, actor).await)
     }
 
     /// Signs a checkpoint of the current log, refusing if it does not extend the last one.

@@ -87,6 +87,8 @@ pub struct StoredRecord {
     pub attributes: String,
     /// (family code, hub-keyed value).
     pub keys: Vec<(&'static str, String)>,
+    /// Compact linkage profile (see `linkage::profile`).
+    pub linkage: String,
 }
 
 /// A verified batch to store.
@@ -171,6 +173,55 @@ pub struct PurgeCounts {
     pub sessions: u64,
 }
 
+/// A record's person and household ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLink {
+    /// Operator.
+    pub operator_id: String,
+    /// Per-operator record reference.
+    pub record_ref: String,
+    /// Person id.
+    pub person_id: i64,
+    /// Household id.
+    pub household_id: i64,
+}
+
+/// A merge or split as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredEvent {
+    /// `person_merge`, `person_split`, `household_merge` or `household_split`.
+    pub kind: String,
+    /// Id holding the records now.
+    pub id: i64,
+    /// Id merged away or split from.
+    pub other_id: i64,
+    /// Records concerned.
+    pub records: i64,
+}
+
+/// Everything a linkage run writes.
+#[derive(Debug, Clone)]
+pub struct LinkageRun {
+    /// Month processed.
+    pub period: String,
+    /// Unix seconds.
+    pub run_at: i64,
+    /// Who ran it (audit actor).
+    pub actor: String,
+    /// JSON summary (see `processing::RunSummary`).
+    pub summary: String,
+    /// Every record's ids.
+    pub links: Vec<RecordLink>,
+    /// Ids issued, per kind.
+    pub created: Vec<(&'static str, Vec<i64>)>,
+    /// Ids that hold no record any more, per kind.
+    pub retired: Vec<(&'static str, Vec<i64>)>,
+    /// Merges and splits.
+    pub events: Vec<StoredEvent>,
+    /// Audit details (counts only).
+    pub audit: serde_json::Value,
+}
+
 /// The hub's database.
 pub struct Store {
     pool: AnyPool,
@@ -180,7 +231,7 @@ pub struct Store {
     write_lock: tokio::sync::Mutex<()>,
 }
 
-/// Rows bound per multi-row INSERT: below SQLite's 32,766 parameters with 8 columns.
+/// Rows bound per multi-row INSERT: below SQLite's 32,766 parameters with 9 columns.
 const INSERT_CHUNK: usize = 1000;
 
 impl Store {
@@ -383,9 +434,9 @@ impl Store {
         for (chunk_no, chunk) in batch.records.chunks(INSERT_CHUNK).enumerate() {
             let base = chunk_no * INSERT_CHUNK;
             let mut sql = String::from(
-                "-- ingest_batch(): records\nINSERT INTO records (batch_id, idx, operator_id, period, record_ref, household_ref, last_contact, attributes) VALUES ",
+                "-- ingest_batch(): records\nINSERT INTO records (batch_id, idx, operator_id, period, record_ref, household_ref, last_contact, attributes, linkage) VALUES ",
             );
-            push_placeholders(&mut sql, chunk.len(), 8, self.backend);
+            push_placeholders(&mut sql, chunk.len(), 9, self.backend);
             let mut q = sqlx::query(&sql);
             for (i, r) in chunk.iter().enumerate() {
                 q = q
@@ -396,7 +447,8 @@ impl Store {
                     .bind(&r.record_ref)
                     .bind(r.household_ref.clone())
                     .bind(&r.last_contact)
-                    .bind(&r.attributes);
+                    .bind(&r.attributes)
+                    .bind(&r.linkage);
             }
             q.execute(&mut *tx).await?;
         }
@@ -478,57 +530,239 @@ impl Store {
         Ok((r.get(0), r.get(1)))
     }
 
-    /// Every stored record as a linkage node: one per operator and record reference (months
-    /// merged), with its keys, sex and birth year.
-    pub async fn linkage_nodes(&self) -> Result<Vec<crate::linkage::Node>> {
-        use std::collections::BTreeMap;
-        let mut nodes: BTreeMap<(String, String), crate::linkage::Node> = BTreeMap::new();
-        let rows = sqlx::query(
-            "-- linkage_nodes(): records\nSELECT operator_id, record_ref, household_ref, attributes FROM records",
+    /// Every record stored for months up to `up_to` as a linkage node: one per operator and
+    /// record reference (months merged), with its keys and non-identifying attributes.
+    /// Streams one row per record, reading the compact profile written at ingestion.
+    pub async fn linkage_nodes(&self, up_to: &str) -> Result<Vec<crate::linkage::Node>> {
+        use futures_util::TryStreamExt;
+        use std::collections::HashMap;
+        let mut index: HashMap<(String, String), usize> = HashMap::new();
+        let mut nodes: Vec<crate::linkage::Node> = Vec::new();
+        let mut rows = sqlx::query(
+            "-- linkage_nodes(): records\nSELECT operator_id, record_ref, household_ref, linkage, attributes, batch_id, idx FROM records WHERE period <= $1 ORDER BY period, operator_id, idx",
         )
-        .fetch_all(&self.pool)
-        .await?;
-        for r in &rows {
-            let (op, rf, hh, attrs): (String, String, Option<String>, String) =
+        .bind(up_to)
+        .fetch(&self.pool);
+        let mut legacy: Vec<(String, i64, usize)> = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            let (op, rf, hh, profile): (String, String, Option<String>, Option<String>) =
                 (r.get(0), r.get(1), r.get(2), r.get(3));
-            let v: serde_json::Value = serde_json::from_str(&attrs).unwrap_or_default();
-            let node =
-                nodes
-                    .entry((op.clone(), rf.clone()))
-                    .or_insert_with(|| crate::linkage::Node {
+            let at = match index.get(&(op.clone(), rf.clone())) {
+                Some(&at) => at,
+                None => {
+                    index.insert((op.clone(), rf.clone()), nodes.len());
+                    nodes.push(crate::linkage::Node {
                         operator: op,
                         record_ref: rf,
                         ..Default::default()
                     });
-            node.sex = node
-                .sex
-                .or_else(|| v["sex"].as_str().and_then(|s| s.chars().next()));
-            node.birth_year = node
-                .birth_year
-                .or_else(|| v["by"].as_i64().map(|y| y as i32));
-            node.exact_date |= v["dq"].as_str() == Some("exact");
+                    nodes.len() - 1
+                }
+            };
+            let node = &mut nodes[at];
             node.household_ref = node.household_ref.take().or(hh);
-            for (slot, field) in node.traits.iter_mut().zip(["nat", "role", "adm"]) {
-                if slot.is_none() {
-                    *slot = v[field].as_str().map(str::to_string);
+            match profile {
+                Some(p) => crate::linkage::add_profile(node, &p),
+                None => {
+                    // Stored before profiles existed: attributes now, keys from their table.
+                    let v: serde_json::Value =
+                        serde_json::from_str(&r.get::<String, _>(4)).unwrap_or_default();
+                    crate::linkage::add_profile(node, &crate::linkage::profile(&v, &[]));
+                    legacy.push((r.get(5), r.get(6), at));
                 }
             }
         }
-        let keys = sqlx::query(
-            "-- linkage_nodes(): keys\nSELECT r.operator_id, r.record_ref, k.family, k.value FROM match_keys k JOIN records r ON r.batch_id = k.batch_id AND r.idx = k.idx",
+        drop(rows);
+        for (batch_id, idx, at) in legacy {
+            let keys = sqlx::query(
+                "-- linkage_nodes(): legacy keys\nSELECT family, value FROM match_keys WHERE batch_id = $1 AND idx = $2",
+            )
+            .bind(&batch_id)
+            .bind(idx)
+            .fetch_all(&self.pool)
+            .await?;
+            for k in &keys {
+                let kv = (k.get::<String, _>(0), k.get::<String, _>(1));
+                if !nodes[at].keys.contains(&kv) {
+                    nodes[at].keys.push(kv);
+                }
+            }
+        }
+        Ok(nodes)
+    }
+
+    /// The latest month with stored records.
+    pub async fn latest_period(&self) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("-- latest_period()\nSELECT MAX(period) FROM batches")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get::<Option<String>, _>(0)?,
+        )
+    }
+
+    /// The person and household ids of the last linkage run, per (operator, record reference).
+    pub async fn record_links(&self) -> Result<Vec<RecordLink>> {
+        let rows = sqlx::query(
+            "-- record_links()\nSELECT operator_id, record_ref, person_id, household_id FROM record_links",
         )
         .fetch_all(&self.pool)
         .await?;
-        for r in &keys {
-            let key = (r.get::<String, _>(0), r.get::<String, _>(1));
-            if let Some(node) = nodes.get_mut(&key) {
-                let kv = (r.get::<String, _>(2), r.get::<String, _>(3));
-                if !node.keys.contains(&kv) {
-                    node.keys.push(kv);
+        Ok(rows.iter().map(link_from_row).collect())
+    }
+
+    /// Ids of a kind (`person`, `household`) still holding records, and the next id to issue.
+    pub async fn live_ids(&self, kind: &str) -> Result<(Vec<i64>, i64)> {
+        let live = sqlx::query(
+            "-- live_ids(): live\nSELECT id FROM linkage_ids WHERE kind = $1 AND retired_run IS NULL ORDER BY id",
+        )
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.get::<i64, _>(0))
+        .collect();
+        let next: i64 = sqlx::query(
+            "-- live_ids(): next\nSELECT COALESCE(MAX(id), 0) + 1 FROM linkage_ids WHERE kind = $1",
+        )
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await?
+        .get(0);
+        Ok((live, next))
+    }
+
+    /// Stores a linkage run in one transaction: the new links replace the old ones, new ids are
+    /// registered, vanished ones retired, events and the summary kept, and the run audited.
+    pub async fn save_linkage_run(&self, run: &LinkageRun) -> Result<i64> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query(
+            "-- save_linkage_run(): id\nSELECT COALESCE(MAX(id), 0) + 1 FROM linkage_runs",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        sqlx::query("-- save_linkage_run(): run\nINSERT INTO linkage_runs (id, period, run_at, summary) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(&run.period)
+            .bind(run.run_at)
+            .bind(&run.summary)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("-- save_linkage_run(): clear\nDELETE FROM record_links")
+            .execute(&mut *tx)
+            .await?;
+        for chunk in run.links.chunks(INSERT_CHUNK * 2) {
+            let mut sql = String::from("-- save_linkage_run(): links\nINSERT INTO record_links (operator_id, record_ref, person_id, household_id) VALUES ");
+            push_placeholders(&mut sql, chunk.len(), 4, self.backend);
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                q = q
+                    .bind(&l.operator_id)
+                    .bind(&l.record_ref)
+                    .bind(l.person_id)
+                    .bind(l.household_id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for (kind, created) in &run.created {
+            for chunk in created.chunks(INSERT_CHUNK * 2) {
+                let mut sql = String::from("-- save_linkage_run(): ids\nINSERT INTO linkage_ids (kind, id, first_run) VALUES ");
+                push_placeholders(&mut sql, chunk.len(), 3, self.backend);
+                let mut q = sqlx::query(&sql);
+                for new_id in chunk {
+                    q = q.bind(*kind).bind(*new_id).bind(id);
                 }
+                q.execute(&mut *tx).await?;
             }
         }
-        Ok(nodes.into_values().collect())
+        for (kind, retired) in &run.retired {
+            for old in retired {
+                sqlx::query("-- save_linkage_run(): retire\nUPDATE linkage_ids SET retired_run = $1 WHERE kind = $2 AND id = $3")
+                    .bind(id)
+                    .bind(*kind)
+                    .bind(*old)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for chunk in run.events.chunks(INSERT_CHUNK) {
+            let mut sql = String::from("-- save_linkage_run(): events\nINSERT INTO linkage_events (run_id, kind, id, other_id, records) VALUES ");
+            push_placeholders(&mut sql, chunk.len(), 5, self.backend);
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(id)
+                    .bind(&e.kind)
+                    .bind(e.id)
+                    .bind(e.other_id)
+                    .bind(e.records);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        append_audit(
+            &mut tx,
+            &run.actor,
+            "linkage_processed",
+            run.audit.clone(),
+            run.run_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The summaries of the latest run for `period` and of the latest run of an earlier month.
+    pub async fn linkage_summaries(
+        &self,
+        period: &str,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let current = sqlx::query(
+            "-- linkage_summaries(): current\nSELECT summary FROM linkage_runs WHERE period = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(period)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.get::<String, _>(0));
+        let previous = sqlx::query(
+            "-- linkage_summaries(): previous\nSELECT summary FROM linkage_runs WHERE period < $1 ORDER BY period DESC, id DESC LIMIT 1",
+        )
+        .bind(period)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.get::<String, _>(0));
+        Ok((current, previous))
+    }
+
+    /// The events found by runs for `period`.
+    pub async fn linkage_events(&self, period: &str) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "-- linkage_events()\nSELECT e.kind, e.id, e.other_id, e.records FROM linkage_events e JOIN linkage_runs r ON r.id = e.run_id WHERE r.period = $1 ORDER BY e.run_id, e.kind, e.id, e.other_id",
+        )
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredEvent {
+                kind: r.get(0),
+                id: r.get(1),
+                other_id: r.get(2),
+                records: r.get(3),
+            })
+            .collect())
+    }
+
+    /// `operator,record_ref,person_id,household_id` of every record stored for `period`.
+    pub async fn period_links(&self, period: &str) -> Result<Vec<RecordLink>> {
+        let rows = sqlx::query(
+            "-- period_links()\nSELECT DISTINCT r.operator_id, r.record_ref, l.person_id, l.household_id FROM records r JOIN record_links l ON l.operator_id = r.operator_id AND l.record_ref = r.record_ref WHERE r.period = $1 ORDER BY r.operator_id, r.record_ref",
+        )
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(link_from_row).collect())
     }
 
     /// The raw ciphertext and signature of a batch, while retained.
@@ -766,6 +1000,15 @@ async fn append_audit(
         .execute(&mut **tx)
         .await?;
     Ok(next as u64)
+}
+
+fn link_from_row(r: &sqlx::any::AnyRow) -> RecordLink {
+    RecordLink {
+        operator_id: r.get(0),
+        record_ref: r.get(1),
+        person_id: r.get(2),
+        household_id: r.get(3),
+    }
 }
 
 fn operator_from_row(r: &sqlx::any::AnyRow) -> Result<EnrolledOperator> {

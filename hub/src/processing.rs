@@ -1,0 +1,564 @@
+//! Monthly processing: link every stored record, carry person and household ids over from the
+//! previous run, record merges and splits, and keep a summary for `linkage report`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::linkage::{link_detailed, LinkParams, Linked, Node};
+use crate::persons::{assign_ids, household_clusters, IdAssignment};
+use crate::store::{LinkageRun, RecordLink, Store, StoreError, StoredEvent};
+
+/// Width of a bin of the score distribution, in log2 units.
+pub const SCORE_BIN: f64 = 2.0;
+/// Lowest and highest bins (weights beyond are counted in the end bins).
+pub const SCORE_RANGE: (f64, f64) = (-30.0, 40.0);
+
+/// What one run found, stored as JSON and shown by `linkage report`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Month processed.
+    pub period: String,
+    /// Records linked (one per operator and record reference, months merged).
+    pub records: usize,
+    /// Distinct persons.
+    pub persons: usize,
+    /// Distinct households.
+    pub households: usize,
+    /// Candidate pairs compared.
+    pub candidate_pairs: usize,
+    /// Pairs above the threshold that were merged.
+    pub links_merged: usize,
+    /// Pairs above the threshold that a veto (sex, size, birth years) kept apart.
+    pub links_vetoed: usize,
+    /// Expected share of false matches among merged pairs, from their match weights.
+    pub estimated_false_match_share: f64,
+    /// Candidate pairs per score bin: (lower bound, count).
+    pub score_distribution: Vec<(f64, usize)>,
+    /// Persons per number of records.
+    pub cluster_sizes: BTreeMap<usize, usize>,
+    /// Persons per number of operators that know them.
+    pub persons_by_operators: BTreeMap<usize, usize>,
+    /// Person ids issued, merged away, split off, and retired in this run.
+    pub person_changes: Changes,
+    /// The same for households.
+    pub household_changes: Changes,
+    /// Seconds spent loading records and keys from the database.
+    #[serde(default)]
+    pub load_seconds: f64,
+    /// Seconds spent linking (loading excluded).
+    pub link_seconds: f64,
+    /// Seconds for the whole run.
+    pub total_seconds: f64,
+    /// Estimated prior probability that a candidate pair is a match.
+    pub model_match_share: f64,
+    /// The parameters used.
+    pub params: LinkParams,
+}
+
+/// Id changes of one kind in one run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Changes {
+    /// Ids issued.
+    pub created: usize,
+    /// Merge events.
+    pub merges: usize,
+    /// Split events.
+    pub splits: usize,
+    /// Ids that hold no record any more.
+    pub retired: usize,
+}
+
+impl Changes {
+    fn of(a: &IdAssignment) -> Self {
+        use crate::persons::EventKind;
+        Changes {
+            created: a.created.len(),
+            merges: a
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Merge)
+                .count(),
+            splits: a
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Split)
+                .count(),
+            retired: a.retired.len(),
+        }
+    }
+}
+
+/// Why processing could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Nothing is stored yet.
+    #[error("no records are stored yet: ingest a batch first")]
+    Empty,
+    /// Later months are stored: ids are carried from run to run, so runs go forward only.
+    #[error("records of {latest} are stored: process the latest month ({latest}), which links every month up to it")]
+    NotLatest {
+        /// The latest month stored.
+        latest: String,
+    },
+    /// No stored record has this reference.
+    #[error("no stored record has the reference {0:?}; references are per operator, as in the agent's table (local_id,record_ref)")]
+    UnknownRecord(String),
+    /// The linking task failed.
+    #[error("the linkage task failed: {0}")]
+    Task(String),
+}
+
+/// Links every record stored up to `period` (default: the latest month stored), assigns stable
+/// ids and stores the run. Returns its summary.
+pub async fn process(
+    store: &Store,
+    params: &LinkParams,
+    period: Option<&str>,
+    actor: &str,
+    now: i64,
+) -> Result<RunSummary, ProcessError> {
+    let started = Instant::now();
+    let latest = store.latest_period().await?.ok_or(ProcessError::Empty)?;
+    let period = match period {
+        Some(p) if p < latest.as_str() => return Err(ProcessError::NotLatest { latest }),
+        Some(p) => p.to_string(),
+        None => latest,
+    };
+    let nodes = store.linkage_nodes(&period).await?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let link_start = Instant::now();
+    let task_params = params.clone();
+    let (nodes, linked) = tokio::task::spawn_blocking(move || {
+        let linked = link_detailed(&nodes, &task_params);
+        (nodes, linked)
+    })
+    .await
+    .map_err(|e| ProcessError::Task(e.to_string()))?;
+    let link_seconds = link_start.elapsed().as_secs_f64();
+
+    let previous: HashMap<(String, String), (i64, i64)> = store
+        .record_links()
+        .await?
+        .into_iter()
+        .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
+        .collect();
+    let before: Vec<Option<(i64, i64)>> = nodes
+        .iter()
+        .map(|n| {
+            previous
+                .get(&(n.operator.clone(), n.record_ref.clone()))
+                .copied()
+        })
+        .collect();
+    let (live_persons, mut next_person) = store.live_ids("person").await?;
+    let persons = assign_ids(
+        &linked.person,
+        &before.iter().map(|b| b.map(|b| b.0)).collect::<Vec<_>>(),
+        &live_persons,
+        &mut next_person,
+    );
+    let household_keys: Vec<Option<(&str, &str)>> = nodes
+        .iter()
+        .map(|n| n.household_ref.as_deref().map(|h| (n.operator.as_str(), h)))
+        .collect();
+    let (live_households, mut next_household) = store.live_ids("household").await?;
+    let households = assign_ids(
+        &household_clusters(&linked.person, &household_keys),
+        &before.iter().map(|b| b.map(|b| b.1)).collect::<Vec<_>>(),
+        &live_households,
+        &mut next_household,
+    );
+
+    let mut summary = summarise(&period, &nodes, &linked, &persons, &households, params);
+    summary.link_seconds = link_seconds;
+    summary.load_seconds = load_seconds;
+    let events: Vec<StoredEvent> = [("person", &persons), ("household", &households)]
+        .iter()
+        .flat_map(|(kind, a)| {
+            a.events.iter().map(move |e| StoredEvent {
+                kind: format!("{kind}_{}", e.kind.code()),
+                id: e.id,
+                other_id: e.other_id,
+                records: e.records as i64,
+            })
+        })
+        .collect();
+    let links: Vec<RecordLink> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| RecordLink {
+            operator_id: n.operator.clone(),
+            record_ref: n.record_ref.clone(),
+            person_id: persons.ids[i],
+            household_id: households.ids[i],
+        })
+        .collect();
+    summary.total_seconds = started.elapsed().as_secs_f64();
+    let audit = serde_json::json!({
+        "period": period,
+        "records": summary.records,
+        "persons": summary.persons,
+        "households": summary.households,
+        "person_changes": summary.person_changes,
+        "household_changes": summary.household_changes,
+    });
+    store
+        .save_linkage_run(&LinkageRun {
+            period: period.clone(),
+            run_at: now,
+            actor: actor.to_string(),
+            summary: serde_json::to_string(&summary).unwrap_or_default(),
+            links,
+            created: vec![
+                ("person", persons.created),
+                ("household", households.created),
+            ],
+            retired: vec![
+                ("person", persons.retired),
+                ("household", households.retired),
+            ],
+            events,
+            audit,
+        })
+        .await?;
+    Ok(summary)
+}
+
+fn summarise(
+    period: &str,
+    nodes: &[Node],
+    linked: &Linked,
+    persons: &IdAssignment,
+    households: &IdAssignment,
+    params: &LinkParams,
+) -> RunSummary {
+    let bins = ((SCORE_RANGE.1 - SCORE_RANGE.0) / SCORE_BIN) as usize;
+    let mut distribution: Vec<(f64, usize)> = (0..bins)
+        .map(|b| (SCORE_RANGE.0 + b as f64 * SCORE_BIN, 0))
+        .collect();
+    for w in &linked.weights {
+        let b = ((w - SCORE_RANGE.0) / SCORE_BIN)
+            .floor()
+            .clamp(0.0, (bins - 1) as f64);
+        distribution[b as usize].1 += 1;
+    }
+    let merged: Vec<f64> = linked.links.iter().filter(|l| l.3).map(|l| l.2).collect();
+    // A weight is log2 posterior odds: the pair is false with probability 1 / (1 + 2^w).
+    let false_share = if merged.is_empty() {
+        0.0
+    } else {
+        merged.iter().map(|w| 1.0 / (1.0 + w.exp2())).sum::<f64>() / merged.len() as f64
+    };
+    let mut records_of: HashMap<i64, usize> = HashMap::new();
+    let mut operators_of: HashMap<i64, HashSet<&str>> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        *records_of.entry(persons.ids[i]).or_default() += 1;
+        operators_of
+            .entry(persons.ids[i])
+            .or_default()
+            .insert(n.operator.as_str());
+    }
+    let mut cluster_sizes = BTreeMap::new();
+    for n in records_of.values() {
+        *cluster_sizes.entry(*n).or_default() += 1;
+    }
+    let mut persons_by_operators = BTreeMap::new();
+    for ops in operators_of.values() {
+        *persons_by_operators.entry(ops.len()).or_default() += 1;
+    }
+    RunSummary {
+        period: period.to_string(),
+        records: nodes.len(),
+        persons: records_of.len(),
+        households: households.ids.iter().collect::<HashSet<_>>().len(),
+        candidate_pairs: linked.weights.len(),
+        links_merged: merged.len(),
+        links_vetoed: linked.links.len() - merged.len(),
+        estimated_false_match_share: false_share,
+        score_distribution: distribution,
+        cluster_sizes,
+        persons_by_operators,
+        person_changes: Changes::of(persons),
+        household_changes: Changes::of(households),
+        load_seconds: 0.0,
+        link_seconds: 0.0,
+        total_seconds: 0.0,
+        model_match_share: linked.model.lambda,
+        params: params.clone(),
+    }
+}
+
+/// A person count as shown: counts from 1 to the small-cell threshold are never printed.
+fn protected(count: usize) -> String {
+    let threshold = crate::web::SMALL_CELL_THRESHOLD as usize;
+    if count > 0 && count < threshold {
+        format!("<{threshold}")
+    } else {
+        count.to_string()
+    }
+}
+
+/// `linkage report`: the run of a month, compared with the latest run of an earlier month.
+/// Person counts pass small-cell protection; pair counts are not counts of people.
+pub fn render_report(
+    current: &RunSummary,
+    previous: Option<&RunSummary>,
+    events: &[StoredEvent],
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Linkage report, {}\n", current.period);
+    let line = |label: &str, now: String, before: Option<String>| match before {
+        Some(b) => format!("| {label} | {now} | {b} |\n"),
+        None => format!("| {label} | {now} | - |\n"),
+    };
+    let prev_label = previous
+        .map(|p| p.period.clone())
+        .unwrap_or_else(|| "no earlier run".into());
+    let _ = writeln!(
+        out,
+        "| | {} | {prev_label} |\n|---|---:|---:|",
+        current.period
+    );
+    out.push_str(&line(
+        "records linked",
+        current.records.to_string(),
+        previous.map(|p| p.records.to_string()),
+    ));
+    out.push_str(&line(
+        "persons",
+        protected(current.persons),
+        previous.map(|p| protected(p.persons)),
+    ));
+    out.push_str(&line(
+        "households",
+        protected(current.households),
+        previous.map(|p| protected(p.households)),
+    ));
+    out.push_str(&line(
+        "candidate pairs compared",
+        current.candidate_pairs.to_string(),
+        previous.map(|p| p.candidate_pairs.to_string()),
+    ));
+    out.push_str(&line(
+        "pairs merged",
+        current.links_merged.to_string(),
+        previous.map(|p| p.links_merged.to_string()),
+    ));
+    out.push_str(&line(
+        "pairs above threshold kept apart by a veto",
+        current.links_vetoed.to_string(),
+        previous.map(|p| p.links_vetoed.to_string()),
+    ));
+    out.push_str(&line(
+        "estimated share of false matches among merged pairs",
+        format!("{:.2} %", current.estimated_false_match_share * 100.0),
+        previous.map(|p| format!("{:.2} %", p.estimated_false_match_share * 100.0)),
+    ));
+    out.push_str(&line(
+        "estimated match share of candidate pairs (EM)",
+        format!("{:.3}", current.model_match_share),
+        previous.map(|p| format!("{:.3}", p.model_match_share)),
+    ));
+    out.push_str(&line(
+        "linking time",
+        format!("{:.2} s", current.link_seconds),
+        previous.map(|p| format!("{:.2} s", p.link_seconds)),
+    ));
+    let _ = writeln!(
+        out,
+        "\n## Revisions in {}\n\nPerson ids: {} new, {} merges, {} splits, {} retired. Household ids: {} new, {} merges, {} splits, {} retired.",
+        current.period,
+        current.person_changes.created,
+        current.person_changes.merges,
+        current.person_changes.splits,
+        current.person_changes.retired,
+        current.household_changes.created,
+        current.household_changes.merges,
+        current.household_changes.splits,
+        current.household_changes.retired,
+    );
+    if !events.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| event | id now | earlier id | records |\n|---|---:|---:|---:|"
+        );
+        for e in events.iter().take(50) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                e.kind, e.id, e.other_id, e.records
+            );
+        }
+        if events.len() > 50 {
+            let _ = writeln!(out, "\n({} more events not shown)", events.len() - 50);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n## Persons by number of operators\n\n| operators | persons |\n|---:|---:|"
+    );
+    for (n, c) in &current.persons_by_operators {
+        let _ = writeln!(out, "| {n} | {} |", protected(*c));
+    }
+    let _ = writeln!(
+        out,
+        "\n## Persons by number of records\n\n| records | persons |\n|---:|---:|"
+    );
+    for (n, c) in &current.cluster_sizes {
+        let _ = writeln!(out, "| {n} | {} |", protected(*c));
+    }
+    let _ = writeln!(
+        out,
+        "\n## Score distribution (log2 match weight of candidate pairs; threshold {:+.1})\n",
+        current.params.threshold
+    );
+    let peak = current
+        .score_distribution
+        .iter()
+        .map(|b| b.1)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for (lower, count) in current.score_distribution.iter().filter(|b| b.1 > 0) {
+        let bar = "#".repeat((count * 50).div_ceil(peak));
+        let _ = writeln!(
+            out,
+            "{:>+6.0} .. {:>+4.0} {:>9} {bar}",
+            lower,
+            lower + SCORE_BIN,
+            count
+        );
+    }
+    out
+}
+
+/// `linkage explain`: the person of a record, the records linked with it and the candidates
+/// kept apart, with the keys that agreed and the weight of each term. Shows no identity: the
+/// hub has none.
+pub async fn explain(
+    store: &Store,
+    params: &LinkParams,
+    record_ref: &str,
+) -> Result<String, ProcessError> {
+    use std::fmt::Write as _;
+    let latest = store.latest_period().await?.ok_or(ProcessError::Empty)?;
+    let nodes = store.linkage_nodes(&latest).await?;
+    let targets: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].record_ref == record_ref)
+        .collect();
+    if targets.is_empty() {
+        return Err(ProcessError::UnknownRecord(record_ref.to_string()));
+    }
+    let links: HashMap<(String, String), (i64, i64)> = store
+        .record_links()
+        .await?
+        .into_iter()
+        .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
+        .collect();
+    let ids_of = |n: &Node| {
+        links
+            .get(&(n.operator.clone(), n.record_ref.clone()))
+            .copied()
+    };
+    let task_params = params.clone();
+    let (nodes, model, candidates) = tokio::task::spawn_blocking(move || {
+        let linked = link_detailed(&nodes, &task_params);
+        let candidates: Vec<Vec<(usize, crate::linkage::Comparison)>> = targets
+            .iter()
+            .map(|&i| crate::linkage::candidates_of(&nodes, i, &task_params))
+            .collect();
+        (nodes, linked.model, (targets, candidates))
+    })
+    .await
+    .map_err(|e| ProcessError::Task(e.to_string()))?;
+    let (targets, candidates) = candidates;
+    let mut out = String::new();
+    for (&i, cands) in targets.iter().zip(&candidates) {
+        let n = &nodes[i];
+        let ids = ids_of(n);
+        let _ = writeln!(
+            out,
+            "# Record {} of {}\n\nperson {}, household {} (last processing run); birth year {}, sex {}\n",
+            n.record_ref,
+            n.operator,
+            ids.map(|x| x.0.to_string()).unwrap_or_else(|| "not processed yet".into()),
+            ids.map(|x| x.1.to_string()).unwrap_or_else(|| "-".into()),
+            n.birth_year.map(|y| y.to_string()).unwrap_or_else(|| "unknown".into()),
+            n.sex.map(String::from).unwrap_or_else(|| "unknown".into()),
+        );
+        let members: Vec<usize> = (0..nodes.len())
+            .filter(|&j| {
+                j != i && ids.is_some() && ids_of(&nodes[j]).map(|x| x.0) == ids.map(|x| x.0)
+            })
+            .collect();
+        let _ = writeln!(out, "Linked with {} other record(s):", members.len());
+        for &j in &members {
+            let _ = writeln!(out, "- {} {}", nodes[j].operator, nodes[j].record_ref);
+        }
+        let mut scored: Vec<(usize, f64, &crate::linkage::Comparison)> = cands
+            .iter()
+            .map(|(j, c)| (*j, model.weight(c, params), c))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let _ = writeln!(
+            out,
+            "\n{} candidate record(s) share a blocking key; the strongest 10, and every linked one (weights from an estimate on the records stored now, threshold {:+.1}):",
+            scored.len(),
+            params.threshold
+        );
+        for (rank, (j, w, c)) in scored.iter().enumerate() {
+            let linked = members.contains(j);
+            if rank >= 10 && !linked {
+                continue;
+            }
+            let m = &nodes[*j];
+            let _ = writeln!(
+                out,
+                "\n## {} {}: weight {:+.1}, {}",
+                m.operator,
+                m.record_ref,
+                w,
+                if linked {
+                    "same person"
+                } else {
+                    "another person"
+                }
+            );
+            let agreement = crate::linkage::key_agreement(n, m);
+            for (label, want) in [
+                ("keys agreeing", crate::linkage::KeyAgreement::Agree),
+                ("keys differing", crate::linkage::KeyAgreement::Differ),
+                (
+                    "keys absent on one side",
+                    crate::linkage::KeyAgreement::Absent,
+                ),
+            ] {
+                let list: Vec<&str> = agreement
+                    .iter()
+                    .filter(|a| a.1 == want)
+                    .map(|a| a.0)
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{label}: {}",
+                    if list.is_empty() {
+                        "-".into()
+                    } else {
+                        list.join(", ")
+                    }
+                );
+            }
+            for term in model.explain(c, params) {
+                let _ = writeln!(out, "  {:+6.1}  {}: {}", term.weight, term.what, term.level);
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
