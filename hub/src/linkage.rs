@@ -74,6 +74,8 @@ pub const TRAITS: [&str; 4] = ["sex", "nationality group", "household role", "ad
 const PATTERNS: usize = IDENTITY_LEVELS.len() * YEAR_LEVELS.len();
 /// Identity levels up to this one agree on names and at least the day and month of birth.
 const STRONG_DATE_LEVEL: u8 = 4;
+/// The level of names + day and month with another year (nfm).
+const NAMES_DAY_MONTH_LEVEL: usize = 4;
 
 /// Linkage parameters (`[linkage]` in hub.toml).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -484,14 +486,27 @@ fn candidate_pairs(ix: &Indexed, max_block: usize) -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// Prior guess of the match probability of a comparison: EM's starting point only.
-fn initial_guess(c: &Comparison) -> f64 {
+/// Domain prior of the match probability of an identity × year pattern: EM's starting point,
+/// and what a pattern seen too rarely to learn from falls back to.
+fn pattern_guess(pattern: usize) -> f64 {
     const IDENTITY: [f64; 15] = [
         0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.1, 0.3, 0.3, 0.05, 0.2, 0.02, 0.01,
     ];
     const YEAR: [f64; 4] = [1.0, 0.6, 0.05, 0.8];
+    let identity = pattern / YEAR_LEVELS.len();
+    // Names + day and month (nfm) already says the years differ: a typo or a digit swap.
+    let year = if identity == NAMES_DAY_MONTH_LEVEL {
+        1.0
+    } else {
+        YEAR[pattern % YEAR_LEVELS.len()]
+    };
+    (IDENTITY[identity] * year).clamp(0.001, 0.999)
+}
+
+/// Prior guess of the match probability of a comparison: EM's starting point only.
+fn initial_guess(c: &Comparison) -> f64 {
     const SEX: [f64; 3] = [1.0, 0.02, 0.8];
-    IDENTITY[c.identity as usize] * YEAR[c.year as usize] * SEX[c.traits[0] as usize]
+    pattern_guess(c.pattern()) * SEX[c.traits[0] as usize]
 }
 
 /// Estimates the model by EM on the histogram of comparison patterns.
@@ -512,8 +527,10 @@ pub fn estimate(comparisons: &[Comparison], p: &LinkParams) -> Model {
         histogram.into_iter().map(|(k, (n, g))| (k, n, g)).collect();
     let mut posterior: Vec<f64> = cells.iter().map(|c| c.2).collect();
     let total: f64 = cells.iter().map(|c| c.1).sum::<f64>().max(1.0);
-    // Pseudo-counts, shared between the classes in proportion to their sizes, keep every
-    // probability positive and leave a level seen too rarely to learn from near weight 0.
+    // Pseudo-counts keep every probability positive. For a pattern they follow its domain prior
+    // (a Beta prior on its match share), so a pattern seen too rarely to learn from keeps the
+    // odds the domain gives it, not the odds of the average candidate pair; for the attributes
+    // they are shared in proportion to the classes, which leaves a rare level near weight 0.
     const SMOOTH: f64 = 2.0;
     let mut model = Model {
         lambda: 0.5,
@@ -531,8 +548,10 @@ pub fn estimate(comparisons: &[Comparison], p: &LinkParams) -> Model {
         // M step.
         let share = model.lambda;
         let (sm, su) = (SMOOTH * share, SMOOTH * (1.0 - share));
-        let mut pm = vec![sm; PATTERNS];
-        let mut pu = vec![su; PATTERNS];
+        let mut pm: Vec<f64> = (0..PATTERNS).map(|k| SMOOTH * pattern_guess(k)).collect();
+        let mut pu: Vec<f64> = (0..PATTERNS)
+            .map(|k| SMOOTH * (1.0 - pattern_guess(k)))
+            .collect();
         let mut tm = [[sm; 3]; 4];
         let mut tu = [[su; 3]; 4];
         let mut matches = 0.0;

@@ -539,7 +539,7 @@ impl Store {
         let mut index: HashMap<(String, String), usize> = HashMap::new();
         let mut nodes: Vec<crate::linkage::Node> = Vec::new();
         let mut rows = sqlx::query(
-            "-- linkage_nodes(): records\nSELECT operator_id, record_ref, household_ref, linkage, attributes, batch_id, idx FROM records WHERE period <= $1 ORDER BY period, operator_id, idx",
+            "-- linkage_nodes(): records\nSELECT operator_id, record_ref, household_ref, linkage, batch_id, idx FROM records WHERE period <= $1 ORDER BY batch_id, idx",
         )
         .bind(up_to)
         .fetch(&self.pool);
@@ -563,17 +563,22 @@ impl Store {
             node.household_ref = node.household_ref.take().or(hh);
             match profile {
                 Some(p) => crate::linkage::add_profile(node, &p),
-                None => {
-                    // Stored before profiles existed: attributes now, keys from their table.
-                    let v: serde_json::Value =
-                        serde_json::from_str(&r.get::<String, _>(4)).unwrap_or_default();
-                    crate::linkage::add_profile(node, &crate::linkage::profile(&v, &[]));
-                    legacy.push((r.get(5), r.get(6), at));
-                }
+                // Stored before profiles existed: rebuilt below from attributes and key rows.
+                None => legacy.push((r.get(4), r.get(5), at)),
             }
         }
         drop(rows);
         for (batch_id, idx, at) in legacy {
+            let attributes: String = sqlx::query(
+                "-- linkage_nodes(): legacy attributes\nSELECT attributes FROM records WHERE batch_id = $1 AND idx = $2",
+            )
+            .bind(&batch_id)
+            .bind(idx)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+            let v: serde_json::Value = serde_json::from_str(&attributes).unwrap_or_default();
+            crate::linkage::add_profile(&mut nodes[at], &crate::linkage::profile(&v, &[]));
             let keys = sqlx::query(
                 "-- linkage_nodes(): legacy keys\nSELECT family, value FROM match_keys WHERE batch_id = $1 AND idx = $2",
             )
