@@ -372,7 +372,7 @@ pub fn render_report(
     ));
     let _ = writeln!(
         out,
-        "\n## Revisions in {}\n\nPerson ids: {} new, {} merges, {} splits, {} retired. Household ids: {} new, {} merges, {} splits, {} retired.",
+        "\n## Revisions in {}\n\nLatest run: person ids {} new, {} merges, {} splits, {} retired; household ids {} new, {} merges, {} splits, {} retired. Every merge and split found by this month's runs (one after each accepted batch):",
         current.period,
         current.person_changes.created,
         current.person_changes.merges,
