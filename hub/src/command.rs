@@ -352,7 +352,10 @@ pub async fn ingest(config: &Path, batch: &Path) -> Result<()> {
                 match hub.process_after_ingest("offline-ingest").await {
                     Some(Ok(run)) => println!(
                         "linkage {}: {} records, {} persons, {} households",
-                        run.period, run.records, run.persons, run.households
+                        run.period,
+                        run.records,
+                        crate::processing::protected(run.persons),
+                        crate::processing::protected(run.households)
                     ),
                     Some(Err(e)) => bail!(
                         "the batch is stored, but linking failed: {e}. Run `synchro-hub process` once fixed"
@@ -456,8 +459,8 @@ pub async fn process(config: &Path, period: &Option<String>) -> Result<()> {
         "{}: {} records linked into {} persons and {} households in {:.2} s (person ids: {} new, {} merges, {} splits; estimated false matches {:.2} %). `synchro-hub linkage report --period {}` for details.",
         run.period,
         run.records,
-        run.persons,
-        run.households,
+        crate::processing::protected(run.persons),
+        crate::processing::protected(run.households),
         run.total_seconds,
         run.person_changes.created,
         run.person_changes.merges,

@@ -142,69 +142,36 @@ impl Default for KeysConfig {
 
 /// `[linkage]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+// Missing keys take `LinkageConfig::default()`, which takes the linkage's own defaults.
+#[serde(default, deny_unknown_fields)]
 pub struct LinkageConfig {
     /// Linkage-secret epochs accepted (default `[1]`; two during a rotation).
-    #[serde(default = "default_epochs")]
     pub accepted_epochs: Vec<u32>,
     /// Public fingerprint of each accepted epoch's secret, as the custodian printed it
     /// (`"1" = "ab12-…"`); when given, batches with another fingerprint are refused.
-    #[serde(default)]
     pub fingerprints: std::collections::BTreeMap<String, String>,
     /// Re-link and give ids after each accepted batch (default true; false leaves it to
     /// `synchro-hub process`, e.g. while loading many months at once).
-    #[serde(default = "default_true")]
     pub process_after_ingest: bool,
     /// Minimum match weight, log2 posterior odds, to link two records (default 0: even odds).
-    #[serde(default = "default_threshold")]
     pub threshold: f64,
     /// Extra evidence (log2) needed to link two records of the same operator (default 4).
-    #[serde(default = "default_same_operator_penalty")]
     pub same_operator_penalty: f64,
     /// Key values held by more records than this are not used for blocking (default 50).
-    #[serde(default = "default_max_block")]
     pub max_block: usize,
     /// Largest number of records one person may gather (default 24).
-    #[serde(default = "default_max_cluster")]
     pub max_cluster: usize,
     /// Largest spread of birth years within one person, unless names and day/month agree
     /// (default 2).
-    #[serde(default = "default_max_year_span")]
     pub max_year_span: i32,
     /// Iterations of the EM estimation of match weights (default 40).
-    #[serde(default = "default_em_iterations")]
     pub em_iterations: usize,
     /// Largest term-frequency adjustment, log2, either way (default 4).
-    #[serde(default = "default_tf_cap")]
     pub tf_cap: f64,
 }
 
 fn default_epochs() -> Vec<u32> {
     vec![1]
-}
-fn default_true() -> bool {
-    true
-}
-fn default_threshold() -> f64 {
-    LinkParams::default().threshold
-}
-fn default_same_operator_penalty() -> f64 {
-    LinkParams::default().same_operator_penalty
-}
-fn default_max_block() -> usize {
-    LinkParams::default().max_block
-}
-fn default_max_cluster() -> usize {
-    LinkParams::default().max_cluster
-}
-fn default_max_year_span() -> i32 {
-    LinkParams::default().max_year_span
-}
-fn default_em_iterations() -> usize {
-    LinkParams::default().em_iterations
-}
-fn default_tf_cap() -> f64 {
-    LinkParams::default().tf_cap
 }
 
 impl Default for LinkageConfig {

@@ -139,17 +139,19 @@ pub async fn demo(args: &DemoArgs) -> Result<()> {
     let submissions = hub.store.submissions().await?;
     // Each accepted batch was already processed; this run files the month's summary.
     let run = hub.process(None, "demo").await?;
-    let persons = run.persons;
+    use crate::processing::protected;
+    let persons = protected(run.persons);
     println!(
-        "  linkage: {} records → {} persons, {} households; {} persons known by 2 or more operators",
+        "  linkage: {} records → {persons} persons, {} households; {} persons known by 2 or more operators",
         run.records,
-        run.persons,
-        run.households,
-        run.persons_by_operators
-            .iter()
-            .filter(|(n, _)| **n >= 2)
-            .map(|(_, c)| c)
-            .sum::<usize>()
+        protected(run.households),
+        protected(
+            run.persons_by_operators
+                .iter()
+                .filter(|(n, _)| **n >= 2)
+                .map(|(_, c)| c)
+                .sum::<usize>()
+        )
     );
     println!(
         "\n{} batches, {uploaded} pseudonymised records received over HTTPS from {} operators in {:.1} s: {persons} distinct persons found by linkage (the synthetic population has {}).",

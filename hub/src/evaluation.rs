@@ -199,15 +199,22 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
     let summary = hub.process(None, "evaluation").await?;
     let seconds = start.elapsed().as_secs_f64();
     let peak_mib = peak_memory_mib();
-    let nodes = hub.store.linkage_nodes(&summary.period).await?;
-    let exported: HashMap<(String, String), i64> = hub
-        .store
-        .record_links()
-        .await?
-        .into_iter()
-        .map(|l| ((l.operator_id, l.record_ref), l.person_id))
-        .collect();
-    if eval.show_errors > 0 {
+    // Scored from what the hub stored: every record's person id.
+    let links = hub.store.record_links().await?;
+    let ids: Vec<usize> = links.iter().map(|l| l.person_id as usize).collect();
+    // The development aid needs the records' keys, in the same order.
+    let nodes = if eval.show_errors > 0 {
+        let mut loaded: HashMap<(String, String), crate::linkage::Node> = hub
+            .store
+            .linkage_nodes(&summary.period)
+            .await?
+            .into_iter()
+            .map(|n| ((n.operator.clone(), n.record_ref.clone()), n))
+            .collect();
+        let nodes: Vec<crate::linkage::Node> = links
+            .iter()
+            .filter_map(|l| loaded.remove(&(l.operator_id.clone(), l.record_ref.clone())))
+            .collect();
         let linked = crate::linkage::link_detailed(&nodes, &LinkParams::default());
         let m = &linked.model;
         eprintln!("MODEL lambda {:.4} pairs {}", m.lambda, m.pairs);
@@ -230,24 +237,18 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
                 .collect();
             eprintln!("  {name:<55} {}", w.join(" "));
         }
-    }
-    let ids: Vec<usize> = nodes
-        .iter()
-        .map(|n| {
-            exported
-                .get(&(n.operator.clone(), n.record_ref.clone()))
-                .map(|&p| p as usize)
-                .context("a stored record has no person id after processing")
-        })
-        .collect::<Result<_>>()?;
-    let mut labels = Vec::with_capacity(nodes.len());
-    let mut baseline_ids = Vec::with_capacity(nodes.len());
+        nodes
+    } else {
+        Vec::new()
+    };
+    let mut labels = Vec::with_capacity(links.len());
+    let mut baseline_ids = Vec::with_capacity(links.len());
     let mut baseline_index: HashMap<String, usize> = HashMap::new();
-    for (i, n) in nodes.iter().enumerate() {
+    for (i, l) in links.iter().enumerate() {
         let local = refs
-            .get(&(n.operator.clone(), n.record_ref.clone()))
+            .get(&(l.operator_id.clone(), l.record_ref.clone()))
             .context("a stored reference has no local id")?;
-        let key = (n.operator.clone(), local.clone());
+        let key = (l.operator_id.clone(), local.clone());
         labels.push(
             truth
                 .get(&key)
@@ -256,7 +257,7 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
         );
         let b = match naive.get(&key).cloned().flatten() {
             Some(k) => {
-                let next = baseline_index.len() + nodes.len();
+                let next = baseline_index.len() + links.len();
                 *baseline_index.entry(k).or_insert(next)
             }
             None => i,
@@ -280,7 +281,7 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
     hub.store.close().await;
     Ok(LevelResult {
         level: name,
-        nodes: nodes.len(),
+        nodes: links.len(),
         persons,
         linkage: score(&ids, &labels),
         baseline: score(&baseline_ids, &labels),

@@ -294,7 +294,7 @@ fn summarise(
 }
 
 /// A person count as shown: counts from 1 to the small-cell threshold are never printed.
-fn protected(count: usize) -> String {
+pub fn protected(count: usize) -> String {
     let threshold = crate::web::SMALL_CELL_THRESHOLD as usize;
     if count > 0 && count < threshold {
         format!("<{threshold}")
@@ -313,10 +313,6 @@ pub fn render_report(
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "# Linkage report, {}\n", current.period);
-    let line = |label: &str, now: String, before: Option<String>| match before {
-        Some(b) => format!("| {label} | {now} | {b} |\n"),
-        None => format!("| {label} | {now} | - |\n"),
-    };
     let prev_label = previous
         .map(|p| p.period.clone())
         .unwrap_or_else(|| "no earlier run".into());
@@ -325,51 +321,30 @@ pub fn render_report(
         "| | {} | {prev_label} |\n|---|---:|---:|",
         current.period
     );
-    out.push_str(&line(
-        "records linked",
-        current.records.to_string(),
-        previous.map(|p| p.records.to_string()),
-    ));
-    out.push_str(&line(
-        "persons",
-        protected(current.persons),
-        previous.map(|p| protected(p.persons)),
-    ));
-    out.push_str(&line(
-        "households",
-        protected(current.households),
-        previous.map(|p| protected(p.households)),
-    ));
-    out.push_str(&line(
-        "candidate pairs compared",
-        current.candidate_pairs.to_string(),
-        previous.map(|p| p.candidate_pairs.to_string()),
-    ));
-    out.push_str(&line(
-        "pairs merged",
-        current.links_merged.to_string(),
-        previous.map(|p| p.links_merged.to_string()),
-    ));
-    out.push_str(&line(
-        "pairs above threshold kept apart by a veto",
-        current.links_vetoed.to_string(),
-        previous.map(|p| p.links_vetoed.to_string()),
-    ));
-    out.push_str(&line(
-        "estimated share of false matches among merged pairs",
-        format!("{:.2} %", current.estimated_false_match_share * 100.0),
-        previous.map(|p| format!("{:.2} %", p.estimated_false_match_share * 100.0)),
-    ));
-    out.push_str(&line(
-        "estimated match share of candidate pairs (EM)",
-        format!("{:.3}", current.model_match_share),
-        previous.map(|p| format!("{:.3}", p.model_match_share)),
-    ));
-    out.push_str(&line(
-        "linking time",
-        format!("{:.2} s", current.link_seconds),
-        previous.map(|p| format!("{:.2} s", p.link_seconds)),
-    ));
+    type Cell = fn(&RunSummary) -> String;
+    let rows: [(&str, Cell); 9] = [
+        ("records linked", |r| r.records.to_string()),
+        ("persons", |r| protected(r.persons)),
+        ("households", |r| protected(r.households)),
+        ("candidate pairs compared", |r| {
+            r.candidate_pairs.to_string()
+        }),
+        ("pairs merged", |r| r.links_merged.to_string()),
+        ("pairs above threshold kept apart by a veto", |r| {
+            r.links_vetoed.to_string()
+        }),
+        ("estimated share of false matches among merged pairs", |r| {
+            format!("{:.2} %", r.estimated_false_match_share * 100.0)
+        }),
+        ("estimated match share of candidate pairs (EM)", |r| {
+            format!("{:.3}", r.model_match_share)
+        }),
+        ("linking time", |r| format!("{:.2} s", r.link_seconds)),
+    ];
+    for (label, cell) in rows {
+        let before = previous.map(cell).unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "| {label} | {} | {before} |", cell(current));
+    }
     let _ = writeln!(
         out,
         "\n## Revisions in {}\n\nLatest run: person ids {} new, {} merges, {} splits, {} retired; household ids {} new, {} merges, {} splits, {} retired. Every merge and split found by this month's runs (one after each accepted batch):",

@@ -547,16 +547,18 @@ impl Store {
         while let Some(r) = rows.try_next().await? {
             let (op, rf, hh, profile): (String, String, Option<String>, Option<String>) =
                 (r.get(0), r.get(1), r.get(2), r.get(3));
-            let at = match index.get(&(op.clone(), rf.clone())) {
+            let next = nodes.len();
+            let key = (op, rf);
+            let at = match index.get(&key) {
                 Some(&at) => at,
                 None => {
-                    index.insert((op.clone(), rf.clone()), nodes.len());
                     nodes.push(crate::linkage::Node {
-                        operator: op,
-                        record_ref: rf,
+                        operator: key.0.clone(),
+                        record_ref: key.1.clone(),
                         ..Default::default()
                     });
-                    nodes.len() - 1
+                    index.insert(key, next);
+                    next
                 }
             };
             let node = &mut nodes[at];
