@@ -3,6 +3,7 @@
 mod bad_input;
 mod hub_audit;
 mod hub_ingest;
+mod hub_linkage;
 mod hub_refusals;
 mod hub_resilience;
 mod hub_web;

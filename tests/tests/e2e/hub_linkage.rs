@@ -1,0 +1,275 @@
+//! Monthly processing on every backend: person ids stay the same from month to month, a new
+//! month that proves two persons one records a merge, a corrected month that takes that proof
+//! away records a split with a fresh id, and ids are never reused.
+
+use std::collections::{BTreeMap, HashMap};
+
+use synchro_hub::linkage::{profile, LinkParams};
+use synchro_hub::processing::process;
+use synchro_hub::store::{EnrolledOperator, NewBatch, Store, StoredRecord};
+use synchro_shared::normalise::{parse_date, BirthDate, DateKind, DateValue, NormalisedNames};
+use synchro_shared::pseudonym::{LinkageSecret, MatchKeyDeriver};
+use synchro_synth::names::{MALE_FIRST, SURNAMES};
+use synchro_tests::{block_on, test_databases, Territory};
+
+/// (operator, record ref, birth name, first names, birth date)
+type Typed = (&'static str, String, String, String, String);
+
+fn stored(deriver: &MatchKeyDeriver, t: &Typed, period: &str) -> StoredRecord {
+    let (_, record_ref, surname, first, date) = t;
+    let names = NormalisedNames::from_raw(surname, "", first);
+    let birth =
+        BirthDate::classify(parse_date(date, DateKind::Birth, 2026).unwrap_or(DateValue::Missing));
+    let keys: Vec<(&'static str, String)> = deriver
+        .derive(&names, &birth)
+        .into_iter()
+        .flat_map(|(f, values)| values.into_iter().map(move |v| (f.code(), v)))
+        .collect();
+    let attributes = serde_json::json!({
+        "sex": "M",
+        "by": birth.year(),
+        "dq": if birth.exact().is_some() { "exact" } else { "approximate" },
+    });
+    StoredRecord {
+        record_ref: record_ref.clone(),
+        household_ref: None,
+        last_contact: format!("{period}-15"),
+        attributes: attributes.to_string(),
+        linkage: profile(&attributes, &keys),
+        keys,
+    }
+}
+
+fn batch(deriver: &MatchKeyDeriver, operator: &str, period: &str, rows: &[Typed]) -> NewBatch {
+    let id = format!("{operator}-{period}-{}", rows.len());
+    NewBatch {
+        id: id.clone(),
+        operator_id: operator.to_string(),
+        period: period.to_string(),
+        ciphertext_sha256: format!("{:064x}", rows.len() as u64 * 7919 + id.len() as u64),
+        nonce: format!("nonce-{id}"),
+        ciphertext: id.as_bytes().to_vec(),
+        signature: "{}".to_string(),
+        rejected_count: 0,
+        key_epoch: 1,
+        template_version: 1,
+        key_set_version: 3,
+        agent_version: "test".to_string(),
+        received_at: 1_790_000_000,
+        records: rows
+            .iter()
+            .filter(|t| t.0 == operator)
+            .map(|t| stored(deriver, t, period))
+            .collect(),
+    }
+}
+
+/// 600 background persons seen by one or two operators, so that EM has matches and strangers
+/// to learn from; deterministic.
+fn background() -> Vec<Typed> {
+    let mut state = 0x5eed_0000_beef_0001u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut rows = Vec::new();
+    for p in 0..600 {
+        let surname = SURNAMES[next(SURNAMES.len())].to_string();
+        let first = MALE_FIRST[next(MALE_FIRST.len())][0].to_string();
+        let date = format!(
+            "{:02}/{:02}/{}",
+            1 + next(28),
+            1 + next(12),
+            1950 + next(50)
+        );
+        rows.push((
+            "siao",
+            format!("bg{p}"),
+            surname.clone(),
+            first.clone(),
+            date.clone(),
+        ));
+        if p % 3 == 0 {
+            rows.push(("ccas", format!("bg{p}"), surname, first, date));
+        }
+    }
+    rows
+}
+
+fn typed(operator: &'static str, reference: &str, surname: &str, first: &str, date: &str) -> Typed {
+    (
+        operator,
+        reference.to_string(),
+        surname.to_string(),
+        first.to_string(),
+        date.to_string(),
+    )
+}
+
+async fn ingest(store: &Store, deriver: &MatchKeyDeriver, period: &str, rows: &[Typed]) {
+    for operator in ["siao", "ccas", "maraude"] {
+        let b = batch(deriver, operator, period, rows);
+        if !b.records.is_empty() {
+            store.ingest_batch(&b, "test").await.unwrap();
+        }
+    }
+}
+
+/// Person id of each (operator, record ref).
+async fn ids(store: &Store) -> HashMap<(String, String), i64> {
+    store
+        .record_links()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| ((l.operator_id, l.record_ref), l.person_id))
+        .collect()
+}
+
+fn id_of(ids: &HashMap<(String, String), i64>, operator: &str, reference: &str) -> i64 {
+    ids[&(operator.to_string(), reference.to_string())]
+}
+
+/// Event kinds of a month, counted.
+async fn events(store: &Store, period: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in store.linkage_events(period).await.unwrap() {
+        *out.entry(e.kind).or_default() += 1;
+    }
+    out
+}
+
+async fn connect(db: &synchro_tests::TestDatabase) -> Store {
+    let password = db
+        .password_file
+        .as_ref()
+        .map(|p| std::fs::read_to_string(p).unwrap().trim().to_string());
+    Store::connect(&db.url, password.as_deref()).await.unwrap()
+}
+
+#[test]
+fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
+    let t = Territory::new();
+    let deriver = MatchKeyDeriver::new(&LinkageSecret::generate(1));
+    let params = LinkParams::default();
+    for db in test_databases(t.dir.path()) {
+        let backend = db.backend;
+        block_on(async {
+            let store = connect(&db).await;
+            for id in ["siao", "ccas", "maraude"] {
+                store
+                    .add_operator(&EnrolledOperator {
+                        id: id.to_string(),
+                        display_name: id.to_string(),
+                        signing_public_key: "unused".to_string(),
+                        age_recipient: "unused".to_string(),
+                        active: true,
+                        enrolled_at: 0,
+                    })
+                    .await
+                    .unwrap();
+            }
+            // September: Karim Benali is known to the SIAO and the CCAS. The outreach team
+            // typed another person's birth date in Julien Marchand's file: nothing proves him
+            // the SIAO's Julien yet.
+            let karim = [
+                typed("siao", "kb", "Benali", "Karim", "14/07/1982"),
+                typed("ccas", "kb", "Benali", "Karim", "14/07/1982"),
+            ];
+            let julien_siao = typed("siao", "jm", "Marchand", "Julien", "03/05/1990");
+            let julien_wrong = typed("maraude", "jm", "Marchand", "Julien", "12/11/1964");
+            let julien_right = typed("maraude", "jm", "Marchand", "Julien", "03/05/1990");
+            let mut september = background();
+            september.extend(karim.clone());
+            september.extend([julien_siao.clone(), julien_wrong.clone()]);
+            ingest(&store, &deriver, "2026-09", &september).await;
+            let run = process(&store, &params, None, "test", 1).await.unwrap();
+            assert_eq!(run.period, "2026-09");
+            let sept = ids(&store).await;
+            let karim_id = id_of(&sept, "siao", "kb");
+            assert_eq!(
+                karim_id,
+                id_of(&sept, "ccas", "kb"),
+                "{backend}: one person"
+            );
+            let (siao_id, outreach_id) =
+                (id_of(&sept, "siao", "jm"), id_of(&sept, "maraude", "jm"));
+            assert_ne!(siao_id, outreach_id, "{backend}: no proof yet");
+            let issued_in_september: Vec<i64> = {
+                let mut v: Vec<i64> = sept.values().copied().collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            };
+
+            // October: the outreach team corrects the date on the same file. Its months now
+            // carry both dates: the two Juliens are one person, and the merge is recorded.
+            let mut october = background();
+            october.extend(karim.clone());
+            october.extend([julien_siao.clone(), julien_right.clone()]);
+            ingest(&store, &deriver, "2026-10", &october).await;
+            process(&store, &params, None, "test", 2).await.unwrap();
+            let oct = ids(&store).await;
+            assert_eq!(id_of(&oct, "siao", "kb"), karim_id, "{backend}: id kept");
+            assert_eq!(id_of(&oct, "ccas", "kb"), karim_id, "{backend}: id kept");
+            let background_kept = sept
+                .iter()
+                .filter(|(k, _)| k.1.starts_with("bg"))
+                .filter(|(k, id)| oct[*k] == **id)
+                .count();
+            let background_total = sept.keys().filter(|k| k.1.starts_with("bg")).count();
+            assert_eq!(
+                background_kept, background_total,
+                "{backend}: background ids kept"
+            );
+            let merged = id_of(&oct, "siao", "jm");
+            assert_eq!(merged, id_of(&oct, "maraude", "jm"), "{backend}: merged");
+            assert!(
+                merged == siao_id || merged == outreach_id,
+                "{backend}: an old id survives"
+            );
+            assert_eq!(
+                events(&store, "2026-10").await.get("person_merge"),
+                Some(&1),
+                "{backend}: the merge is recorded in October"
+            );
+
+            // The outreach team resubmits October with the wrong date again (its correction was
+            // itself a mistake): the proof is gone, Julien splits, and the part that leaves
+            // gets a new id, never one issued before.
+            let mut corrected = background();
+            corrected.extend(karim.clone());
+            corrected.extend([julien_siao.clone(), julien_wrong.clone()]);
+            let replacement = batch(&deriver, "maraude", "2026-10", &corrected);
+            let replacement = NewBatch {
+                id: format!("{}-again", replacement.id),
+                nonce: format!("{}-again", replacement.nonce),
+                ciphertext_sha256: format!("{:064x}", 42),
+                ..replacement
+            };
+            store.ingest_batch(&replacement, "test").await.unwrap();
+            process(&store, &params, None, "test", 3).await.unwrap();
+            let split = ids(&store).await;
+            let (a, b) = (id_of(&split, "siao", "jm"), id_of(&split, "maraude", "jm"));
+            assert_ne!(a, b, "{backend}: split");
+            assert!(
+                a == merged || b == merged,
+                "{backend}: one part keeps the id"
+            );
+            let fresh = if a == merged { b } else { a };
+            assert!(
+                !issued_in_september.contains(&fresh) && fresh != merged,
+                "{backend}: a split never reuses an id ({fresh})"
+            );
+            assert_eq!(id_of(&split, "siao", "kb"), karim_id, "{backend}: id kept");
+            assert_eq!(
+                events(&store, "2026-10").await.get("person_split"),
+                Some(&1),
+                "{backend}: the split is recorded in October"
+            );
+            store.close().await;
+        });
+    }
+}
