@@ -451,13 +451,15 @@ fn check_period(period: &Option<String>) -> Result<()> {
 }
 
 /// `process`: links every stored month up to the given one and prints the summary line.
-pub async fn process(config: &Path, period: &Option<String>) -> Result<()> {
+pub async fn process(config: &Path, period: &Option<String>, full: bool) -> Result<()> {
     check_period(period)?;
     let hub = open(config).await?;
-    let run = hub.process(period.as_deref(), "hub-host").await?;
+    let run = hub.process(period.as_deref(), full, "hub-host").await?;
     println!(
-        "{}: {} records linked into {} persons and {} households in {:.2} s (person ids: {} new, {} merges, {} splits; estimated false matches {:.2} %). `synchro-hub linkage report --period {}` for details.",
+        "{} ({}, {} records read): {} records linked into {} persons and {} households in {:.2} s (person ids: {} new, {} merges, {} splits; estimated false matches {:.2} %). `synchro-hub linkage report --period {}` for details.",
         run.period,
+        run.mode,
+        run.records_linked,
         run.records,
         crate::processing::protected(run.persons),
         crate::processing::protected(run.households),

@@ -138,7 +138,7 @@ pub async fn demo(args: &DemoArgs) -> Result<()> {
     );
     let submissions = hub.store.submissions().await?;
     // Each accepted batch was already processed; this run files the month's summary.
-    let run = hub.process(None, "demo").await?;
+    let run = hub.process(None, false, "demo").await?;
     use crate::processing::protected;
     let persons = protected(run.persons);
     println!(

@@ -672,6 +672,17 @@ pub fn candidates_of(nodes: &[Node], i: usize, p: &LinkParams) -> Vec<(usize, Co
 
 /// Links nodes and keeps the model and the weighted links.
 pub fn link_detailed(nodes: &[Node], p: &LinkParams) -> Linked {
+    link_inner(nodes, None, p)
+}
+
+/// A month step: nodes that held one person in the last run (`seeds`, its id) start as one
+/// cluster, and only pairs with a node of the new month (`fresh`) are decided, so that earlier
+/// decisions stand and new evidence can still join or merge persons. EM learns from every pair.
+pub fn link_step(nodes: &[Node], fresh: &[bool], seeds: &[Option<i64>], p: &LinkParams) -> Linked {
+    link_inner(nodes, Some((fresh, seeds)), p)
+}
+
+fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkParams) -> Linked {
     let ix = index(nodes);
     let pairs = candidate_pairs(&ix, p.max_block);
     let comparisons: Vec<Comparison> = pairs
@@ -689,6 +700,16 @@ pub fn link_detailed(nodes: &[Node], p: &LinkParams) -> Linked {
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut clusters = Clusters::new(nodes);
+    if let Some((fresh, seeds)) = step {
+        let mut first_of: HashMap<i64, usize> = HashMap::new();
+        for (i, seed) in seeds.iter().enumerate() {
+            if let Some(id) = seed {
+                let first = *first_of.entry(*id).or_insert(i);
+                clusters.join(first, i);
+            }
+        }
+        scored.retain(|&(_, i, j, _)| fresh[i as usize] || fresh[j as usize]);
+    }
     let links = scored
         .into_iter()
         .map(|(w, i, j, strong)| (i, j, w, clusters.merge(i as usize, j as usize, strong, p)))
@@ -730,6 +751,15 @@ impl Clusters {
         x
     }
 
+    /// Joins two nodes' persons with no veto: a decision taken by an earlier run.
+    fn join(&mut self, i: usize, j: usize) {
+        let (a, b) = (self.find(i), self.find(j));
+        if a != b {
+            let (sexes, years) = self.combined(a, b);
+            self.unite(a, b, sexes, years);
+        }
+    }
+
     /// Merges the persons of two nodes unless a veto applies; true when merged (or already one).
     /// A pair whose names agree with the day and month of birth (`strong_date`) may bridge a
     /// typo in the year, so the year-span veto does not apply to it.
@@ -741,18 +771,28 @@ impl Clusters {
         if self.size[a] + self.size[b] > p.max_cluster {
             return false;
         }
-        let (sa, sb) = (self.sexes[a], self.sexes[b]);
-        let sexes = (sa.0 || sb.0, sa.1 || sb.1);
+        let (sexes, years) = self.combined(a, b);
         if sexes.0 && sexes.1 {
             return false;
         }
+        if !strong_date && years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
+            return false;
+        }
+        self.unite(a, b, sexes, years);
+        true
+    }
+
+    /// The sexes seen and the birth-year range of two roots taken together.
+    fn combined(&self, a: usize, b: usize) -> ((bool, bool), Option<(i32, i32)>) {
+        let (sa, sb) = (self.sexes[a], self.sexes[b]);
         let years = match (self.years[a], self.years[b]) {
             (Some((lo1, hi1)), Some((lo2, hi2))) => Some((lo1.min(lo2), hi1.max(hi2))),
             (x, None) | (None, x) => x,
         };
-        if !strong_date && years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
-            return false;
-        }
+        ((sa.0 || sb.0, sa.1 || sb.1), years)
+    }
+
+    fn unite(&mut self, a: usize, b: usize, sexes: (bool, bool), years: Option<(i32, i32)>) {
         let (big, small) = if self.size[a] >= self.size[b] {
             (a, b)
         } else {
@@ -762,7 +802,6 @@ impl Clusters {
         self.size[big] += self.size[small];
         self.sexes[big] = sexes;
         self.years[big] = years;
-        true
     }
 
     fn dense_ids(&mut self) -> Vec<usize> {

@@ -49,6 +49,9 @@ enum Command {
         /// Month (YYYY-MM; default: the latest stored). Runs go forward: it must be the latest.
         #[arg(long)]
         period: Option<String>,
+        /// Link every stored record again, even when a month step could build on the last run
+        #[arg(long)]
+        full: bool,
     },
     /// Inspect linkage: explain a record, report on a month, export ids for evaluation
     #[command(subcommand)]
@@ -135,7 +138,9 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Operator(c) => command::operator(&cli.config, c).await.map(|()| true),
         Command::Ingest { batch } => command::ingest(&cli.config, batch).await.map(|()| true),
         Command::Audit(c) => command::audit(&cli.config, c).await,
-        Command::Process { period } => command::process(&cli.config, period).await.map(|()| true),
+        Command::Process { period, full } => command::process(&cli.config, period, *full)
+            .await
+            .map(|()| true),
         Command::Linkage(c) => command::linkage(&cli.config, c).await.map(|()| true),
         Command::Bench(a) => synchro_hub::bench::bench(a).await.map(|()| true),
         Command::ReportDpo { lang } => {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::linkage::{link_detailed, LinkParams, Linked, Node};
+use crate::linkage::{link_detailed, link_step, LinkParams, Linked, Node};
 use crate::persons::{assign_ids, household_clusters, IdAssignment};
 use crate::store::{LinkageRun, RecordLink, Store, StoreError, StoredEvent};
 
@@ -55,6 +55,16 @@ pub struct RunSummary {
     pub model_match_share: f64,
     /// The parameters used.
     pub params: LinkParams,
+    /// `full` (every stored record linked) or `month step` (the month's records and the
+    /// history they touch, earlier decisions kept).
+    #[serde(default)]
+    pub mode: String,
+    /// Records this run read and linked (all of them in a full run).
+    #[serde(default)]
+    pub records_linked: usize,
+    /// Fingerprint of the batches up to the month processed (see `Store::history_signature`).
+    #[serde(default)]
+    pub history_signature: String,
 }
 
 /// Id changes of one kind in one run.
@@ -113,12 +123,18 @@ pub enum ProcessError {
     Task(String),
 }
 
-/// Links every record stored up to `period` (default: the latest month stored), assigns stable
+/// Links the records stored up to `period` (default: the latest month stored), assigns stable
 /// ids and stores the run. Returns its summary.
+///
+/// A month later than the last run's, with nothing earlier resubmitted or purged since, is
+/// processed as a month step: only its records and the history they touch are read and
+/// linked, so the cost follows the month, not the history. Otherwise (or with `full`) every
+/// stored record is linked again.
 pub async fn process(
     store: &Store,
     params: &LinkParams,
     period: Option<&str>,
+    full: bool,
     actor: &str,
     now: i64,
 ) -> Result<RunSummary, ProcessError> {
@@ -129,33 +145,68 @@ pub async fn process(
         Some(p) => p.to_string(),
         None => latest,
     };
-    let nodes = store.linkage_nodes(&period).await?;
+    let step = match store.last_linkage_run().await? {
+        Some((last_period, summary)) if !full && last_period < period => {
+            let last: Option<RunSummary> = serde_json::from_str(&summary).ok();
+            let signature = store.history_signature(&last_period).await?;
+            last.is_some_and(|l| {
+                !l.history_signature.is_empty() && l.history_signature == signature
+            })
+        }
+        _ => false,
+    };
+    let (nodes, fresh, before) = if step {
+        let m = store.month_step_nodes(&period).await?;
+        (m.nodes, Some(m.fresh), m.previous)
+    } else {
+        let nodes = store.linkage_nodes(&period).await?;
+        let previous: HashMap<(String, String), (i64, i64)> = store
+            .record_links()
+            .await?
+            .into_iter()
+            .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
+            .collect();
+        let before = nodes
+            .iter()
+            .map(|n| {
+                previous
+                    .get(&(n.operator.clone(), n.record_ref.clone()))
+                    .copied()
+            })
+            .collect();
+        (nodes, None, before)
+    };
     let load_seconds = started.elapsed().as_secs_f64();
     let link_start = Instant::now();
     let task_params = params.clone();
+    let seeds: Vec<Option<i64>> = before.iter().map(|b| b.map(|b| b.0)).collect();
     let (nodes, linked) = tokio::task::spawn_blocking(move || {
-        let linked = link_detailed(&nodes, &task_params);
+        let linked = match &fresh {
+            Some(fresh) => link_step(&nodes, fresh, &seeds, &task_params),
+            None => link_detailed(&nodes, &task_params),
+        };
         (nodes, linked)
     })
     .await
     .map_err(|e| ProcessError::Task(e.to_string()))?;
     let link_seconds = link_start.elapsed().as_secs_f64();
 
-    let previous: HashMap<(String, String), (i64, i64)> = store
-        .record_links()
-        .await?
-        .into_iter()
-        .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
-        .collect();
-    let before: Vec<Option<(i64, i64)>> = nodes
-        .iter()
-        .map(|n| {
-            previous
-                .get(&(n.operator.clone(), n.record_ref.clone()))
-                .copied()
-        })
-        .collect();
-    let (live_persons, mut next_person) = store.live_ids("person").await?;
+    // A month step decides only for the persons it read: only their ids can change.
+    let live_in = |kind: usize| -> Vec<i64> {
+        let mut ids: Vec<i64> = before
+            .iter()
+            .flatten()
+            .map(|b| if kind == 0 { b.0 } else { b.1 })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let (live_persons, mut next_person) = if step {
+        (live_in(0), store.next_linkage_id("person").await?)
+    } else {
+        store.live_ids("person").await?
+    };
     let persons = assign_ids(
         &linked.person,
         &before.iter().map(|b| b.map(|b| b.0)).collect::<Vec<_>>(),
@@ -166,7 +217,11 @@ pub async fn process(
         .iter()
         .map(|n| n.household_ref.as_deref().map(|h| (n.operator.as_str(), h)))
         .collect();
-    let (live_households, mut next_household) = store.live_ids("household").await?;
+    let (live_households, mut next_household) = if step {
+        (live_in(1), store.next_linkage_id("household").await?)
+    } else {
+        store.live_ids("household").await?
+    };
     let households = assign_ids(
         &household_clusters(&linked.person, &household_keys),
         &before.iter().map(|b| b.map(|b| b.1)).collect::<Vec<_>>(),
@@ -177,6 +232,8 @@ pub async fn process(
     let mut summary = summarise(&period, &nodes, &linked, &persons, &households, params);
     summary.link_seconds = link_seconds;
     summary.load_seconds = load_seconds;
+    summary.mode = if step { "month step" } else { "full" }.to_string();
+    summary.history_signature = store.history_signature(&period).await?;
     let events: Vec<StoredEvent> = [("person", &persons), ("household", &households)]
         .iter()
         .flat_map(|(kind, a)| {
@@ -198,32 +255,41 @@ pub async fn process(
             household_id: households.ids[i],
         })
         .collect();
-    summary.total_seconds = started.elapsed().as_secs_f64();
     let audit = serde_json::json!({
         "period": period,
-        "records": summary.records,
-        "persons": summary.persons,
-        "households": summary.households,
+        "mode": summary.mode,
+        "records_linked": summary.records_linked,
         "person_changes": summary.person_changes,
         "household_changes": summary.household_changes,
     });
+    let run = LinkageRun {
+        period: period.clone(),
+        run_at: now,
+        actor: actor.to_string(),
+        links,
+        partial: step,
+        created: vec![
+            ("person", persons.created),
+            ("household", households.created),
+        ],
+        retired: vec![
+            ("person", persons.retired),
+            ("household", households.retired),
+        ],
+        events,
+        audit,
+    };
+    summary.total_seconds = started.elapsed().as_secs_f64();
     store
-        .save_linkage_run(&LinkageRun {
-            period: period.clone(),
-            run_at: now,
-            actor: actor.to_string(),
-            summary: serde_json::to_string(&summary).unwrap_or_default(),
-            links,
-            created: vec![
-                ("person", persons.created),
-                ("household", households.created),
-            ],
-            retired: vec![
-                ("person", persons.retired),
-                ("household", households.retired),
-            ],
-            events,
-            audit,
+        .save_linkage_run(&run, |totals| {
+            if let Some(t) = totals {
+                summary.records = t.records;
+                summary.persons = t.persons;
+                summary.households = t.households;
+                summary.cluster_sizes = t.cluster_sizes.into_iter().collect();
+                summary.persons_by_operators = t.persons_by_operators.into_iter().collect();
+            }
+            serde_json::to_string(&summary).unwrap_or_default()
         })
         .await?;
     Ok(summary)
@@ -274,6 +340,9 @@ fn summarise(
     RunSummary {
         period: period.to_string(),
         records: nodes.len(),
+        records_linked: nodes.len(),
+        mode: String::new(),
+        history_signature: String::new(),
         persons: records_of.len(),
         households: households.ids.iter().collect::<HashSet<_>>().len(),
         candidate_pairs: linked.weights.len(),

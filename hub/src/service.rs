@@ -342,11 +342,12 @@ impl Hub {
         }
     }
 
-    /// Links every stored record up to `period` (default: the latest month) and gives stable
-    /// person and household ids; one run at a time.
+    /// Links the records stored up to `period` (default: the latest month) and gives stable
+    /// person and household ids, as a month step when it can unless `full`; one run at a time.
     pub async fn process(
         &self,
         period: Option<&str>,
+        full: bool,
         actor: &str,
     ) -> Result<crate::processing::RunSummary, HubError> {
         let _one_at_a_time = self.processing.lock().await;
@@ -354,6 +355,7 @@ impl Hub {
             &self.store,
             &self.cfg.config.linkage.params(),
             period,
+            full,
             actor,
             now(),
         )
@@ -375,7 +377,7 @@ impl Hub {
         if !self.cfg.config.linkage.process_after_ingest {
             return None;
         }
-        Some(self.process(None, actor).await)
+        Some(self.process(None, false, actor).await)
     }
 
     /// Signs a checkpoint of the current log, refusing if it does not extend the last one.

@@ -208,10 +208,10 @@ pub struct LinkageRun {
     pub run_at: i64,
     /// Who ran it (audit actor).
     pub actor: String,
-    /// JSON summary (see `processing::RunSummary`).
-    pub summary: String,
-    /// Every record's ids.
+    /// Every record's ids, or (`partial`) those of the records a month step linked.
     pub links: Vec<RecordLink>,
+    /// A month step: `links` update the stored ones instead of replacing them all.
+    pub partial: bool,
     /// Ids issued, per kind.
     pub created: Vec<(&'static str, Vec<i64>)>,
     /// Ids that hold no record any more, per kind.
@@ -220,6 +220,32 @@ pub struct LinkageRun {
     pub events: Vec<StoredEvent>,
     /// Audit details (counts only).
     pub audit: serde_json::Value,
+}
+
+/// What a month step links (see [`Store::month_step_nodes`]), node by node.
+#[derive(Debug, Default)]
+pub struct MonthStep {
+    /// One node per operator and record reference, every month merged.
+    pub nodes: Vec<crate::linkage::Node>,
+    /// The node has a record in the month processed.
+    pub fresh: Vec<bool>,
+    /// The node's (person, household) ids from the last run, if it had any.
+    pub previous: Vec<Option<(i64, i64)>>,
+}
+
+/// Territory-wide figures from the stored links.
+#[derive(Debug, Default)]
+pub struct LinkTotals {
+    /// Records (operator and reference).
+    pub records: usize,
+    /// Distinct persons.
+    pub persons: usize,
+    /// Distinct households.
+    pub households: usize,
+    /// (records, persons with that many).
+    pub cluster_sizes: Vec<(usize, usize)>,
+    /// (operators, persons known to that many).
+    pub persons_by_operators: Vec<(usize, usize)>,
 }
 
 /// The hub's database.
@@ -598,6 +624,174 @@ impl Store {
         Ok(nodes)
     }
 
+    /// What a month step links: the records of `period` (fresh), every earlier record that
+    /// shares a keyed value with one of them, and the other records of the persons and
+    /// households so found, with their ids from the last run. Reads no other history.
+    pub async fn month_step_nodes(&self, period: &str) -> Result<MonthStep> {
+        use std::collections::{BTreeSet, HashMap, HashSet};
+        const CHUNK: usize = 500;
+        let fresh_rows = sqlx::query(
+            "-- month_step_nodes(): fresh\nSELECT operator_id, record_ref, household_ref FROM records WHERE batch_id IN (SELECT id FROM batches WHERE period = $1)",
+        )
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut fresh: HashSet<(String, String)> = HashSet::new();
+        let mut refs: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut households: BTreeSet<(String, String)> = BTreeSet::new();
+        for r in &fresh_rows {
+            let key: (String, String) = (r.get(0), r.get(1));
+            if let Some(h) = r.get::<Option<String>, _>(2) {
+                households.insert((key.0.clone(), h));
+            }
+            refs.insert(key.clone());
+            fresh.insert(key);
+        }
+        drop(fresh_rows);
+        // Earlier records sharing a keyed value with the month's.
+        let values: Vec<String> = {
+            let rows = sqlx::query(
+                "-- month_step_nodes(): fresh keys\nSELECT DISTINCT m.value FROM match_keys m JOIN batches b ON b.id = m.batch_id WHERE b.period = $1",
+            )
+            .bind(period)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(|r| r.get::<String, _>(0)).collect()
+        };
+        for chunk in values.chunks(CHUNK) {
+            let sql = format!(
+                "-- month_step_nodes(): sharing\nSELECT DISTINCT r.operator_id, r.record_ref FROM match_keys m JOIN records r ON r.batch_id = m.batch_id AND r.idx = m.idx WHERE m.value IN ({})",
+                placeholders(1, chunk.len(), self.backend)
+            );
+            let mut q = sqlx::query(&sql);
+            for v in chunk {
+                q = q.bind(v);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                refs.insert((r.get(0), r.get(1)));
+            }
+        }
+        // Earlier members of the month's households.
+        for (operator, hs) in group_by_operator(&households) {
+            for chunk in hs.chunks(CHUNK) {
+                let sql = format!(
+                    "-- month_step_nodes(): household members\nSELECT record_ref FROM records WHERE operator_id = {} AND household_ref IN ({})",
+                    placeholders(1, 1, self.backend),
+                    placeholders(2, chunk.len(), self.backend)
+                );
+                let mut q = sqlx::query(&sql).bind(operator);
+                for h in chunk {
+                    q = q.bind(*h);
+                }
+                for r in q.fetch_all(&self.pool).await? {
+                    refs.insert((operator.to_string(), r.get(0)));
+                }
+            }
+        }
+        // Their persons and households, whole.
+        let mut previous: HashMap<(String, String), (i64, i64)> = HashMap::new();
+        let (mut persons, mut household_ids) = (BTreeSet::new(), BTreeSet::new());
+        for (operator, rs) in group_by_operator(&refs) {
+            for chunk in rs.chunks(CHUNK) {
+                let sql = format!(
+                    "-- month_step_nodes(): links\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE operator_id = {} AND record_ref IN ({})",
+                    placeholders(1, 1, self.backend),
+                    placeholders(2, chunk.len(), self.backend)
+                );
+                let mut q = sqlx::query(&sql).bind(operator);
+                for rf in chunk {
+                    q = q.bind(*rf);
+                }
+                for r in q.fetch_all(&self.pool).await? {
+                    let l = link_from_row(&r);
+                    persons.insert(l.person_id);
+                    household_ids.insert(l.household_id);
+                    previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
+                }
+            }
+        }
+        for (column, ids) in [("person_id", &persons), ("household_id", &household_ids)] {
+            let ids: Vec<i64> = ids.iter().copied().collect();
+            for chunk in ids.chunks(CHUNK) {
+                let sql = format!(
+                    "-- month_step_nodes(): members\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE {column} IN ({})",
+                    placeholders(1, chunk.len(), self.backend)
+                );
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for r in q.fetch_all(&self.pool).await? {
+                    let l = link_from_row(&r);
+                    refs.insert((l.operator_id.clone(), l.record_ref.clone()));
+                    previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
+                }
+            }
+        }
+        // Every month of every record found.
+        let mut index: HashMap<(String, String), usize> = HashMap::new();
+        let mut step = MonthStep::default();
+        for (operator, rs) in group_by_operator(&refs) {
+            for chunk in rs.chunks(CHUNK) {
+                let sql = format!(
+                    "-- month_step_nodes(): records\nSELECT record_ref, household_ref, linkage FROM records WHERE operator_id = {} AND record_ref IN ({}) ORDER BY batch_id, idx",
+                    placeholders(1, 1, self.backend),
+                    placeholders(2, chunk.len(), self.backend)
+                );
+                let mut q = sqlx::query(&sql).bind(operator);
+                for rf in chunk {
+                    q = q.bind(*rf);
+                }
+                for r in q.fetch_all(&self.pool).await? {
+                    let key = (operator.to_string(), r.get::<String, _>(0));
+                    let at = *index.entry(key.clone()).or_insert_with(|| {
+                        step.nodes.push(crate::linkage::Node {
+                            operator: key.0.clone(),
+                            record_ref: key.1.clone(),
+                            ..Default::default()
+                        });
+                        step.fresh.push(fresh.contains(&key));
+                        step.previous.push(previous.get(&key).copied());
+                        step.nodes.len() - 1
+                    });
+                    let node = &mut step.nodes[at];
+                    node.household_ref = node.household_ref.take().or(r.get(1));
+                    if let Some(profile) = r.get::<Option<String>, _>(2) {
+                        crate::linkage::add_profile(node, &profile);
+                    }
+                }
+            }
+        }
+        Ok(step)
+    }
+
+    /// A fingerprint of the batches stored up to `period` (ids and purged counts): a month step
+    /// may build on the last run only if it is unchanged.
+    pub async fn history_signature(&self, up_to: &str) -> Result<String> {
+        let rows = sqlx::query(
+            "-- history_signature()\nSELECT id, purged_count FROM batches WHERE period <= $1 ORDER BY id",
+        )
+        .bind(up_to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        for r in rows {
+            hash.update(r.get::<String, _>(0).as_bytes());
+            hash.update(format!(":{};", r.get::<i64, _>(1)).as_bytes());
+        }
+        Ok(hex::encode(hash.finish()))
+    }
+
+    /// The month and summary of the last linkage run.
+    pub async fn last_linkage_run(&self) -> Result<Option<(String, String)>> {
+        Ok(sqlx::query(
+            "-- last_linkage_run()\nSELECT period, summary FROM linkage_runs ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+    }
+
     /// The latest month with stored records.
     pub async fn latest_period(&self) -> Result<Option<String>> {
         Ok(
@@ -629,19 +823,29 @@ impl Store {
         .iter()
         .map(|r| r.get::<i64, _>(0))
         .collect();
-        let next: i64 = sqlx::query(
-            "-- live_ids(): next\nSELECT COALESCE(MAX(id), 0) + 1 FROM linkage_ids WHERE kind = $1",
+        Ok((live, self.next_linkage_id(kind).await?))
+    }
+
+    /// The next id of a kind (`person`, `household`) to issue: ids are never reused.
+    pub async fn next_linkage_id(&self, kind: &str) -> Result<i64> {
+        Ok(sqlx::query(
+            "-- next_linkage_id()\nSELECT COALESCE(MAX(id), 0) + 1 FROM linkage_ids WHERE kind = $1",
         )
         .bind(kind)
         .fetch_one(&self.pool)
         .await?
-        .get(0);
-        Ok((live, next))
+        .get(0))
     }
 
     /// Stores a linkage run in one transaction: the new links replace the old ones, new ids are
     /// registered, vanished ones retired, events and the summary kept, and the run audited.
-    pub async fn save_linkage_run(&self, run: &LinkageRun) -> Result<i64> {
+    /// `summary` writes the run's JSON summary, given the territory-wide totals after a month
+    /// step.
+    pub async fn save_linkage_run(
+        &self,
+        run: &LinkageRun,
+        summary: impl FnOnce(Option<LinkTotals>) -> String,
+    ) -> Result<i64> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query(
@@ -650,19 +854,17 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        sqlx::query("-- save_linkage_run(): run\nINSERT INTO linkage_runs (id, period, run_at, summary) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(&run.period)
-            .bind(run.run_at)
-            .bind(&run.summary)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("-- save_linkage_run(): clear\nDELETE FROM record_links")
-            .execute(&mut *tx)
-            .await?;
+        if !run.partial {
+            sqlx::query("-- save_linkage_run(): clear\nDELETE FROM record_links")
+                .execute(&mut *tx)
+                .await?;
+        }
         for chunk in run.links.chunks(INSERT_CHUNK * 2) {
             let mut sql = String::from("-- save_linkage_run(): links\nINSERT INTO record_links (operator_id, record_ref, person_id, household_id) VALUES ");
             push_placeholders(&mut sql, chunk.len(), 4, self.backend);
+            if run.partial {
+                sql.push_str(" ON CONFLICT (operator_id, record_ref) DO UPDATE SET person_id = excluded.person_id, household_id = excluded.household_id");
+            }
             let mut q = sqlx::query(&sql);
             for l in chunk {
                 q = q
@@ -708,6 +910,18 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        // A month step's summary gives territory-wide figures: read them with its links saved.
+        let totals = match run.partial {
+            true => Some(link_totals(&mut tx).await?),
+            false => None,
+        };
+        sqlx::query("-- save_linkage_run(): run\nINSERT INTO linkage_runs (id, period, run_at, summary) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(&run.period)
+            .bind(run.run_at)
+            .bind(summary(totals))
+            .execute(&mut *tx)
+            .await?;
         append_audit(
             &mut tx,
             &run.actor,
@@ -1049,6 +1263,55 @@ fn push_placeholders(sql: &mut String, rows: usize, cols: usize, backend: Backen
         }
         sql.push(')');
     }
+}
+
+/// Territory-wide figures from the stored links.
+async fn link_totals(conn: &mut sqlx::AnyConnection) -> Result<LinkTotals> {
+    let counts = sqlx::query(
+        "-- link_totals(): counts\nSELECT COUNT(*), COUNT(DISTINCT person_id), COUNT(DISTINCT household_id) FROM record_links",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut totals = LinkTotals {
+        records: counts.get::<i64, _>(0) as usize,
+        persons: counts.get::<i64, _>(1) as usize,
+        households: counts.get::<i64, _>(2) as usize,
+        ..Default::default()
+    };
+    for (sql, out) in [
+        ("-- link_totals(): sizes\nSELECT n, COUNT(*) FROM (SELECT COUNT(*) AS n FROM record_links GROUP BY person_id) s GROUP BY n ORDER BY n", &mut totals.cluster_sizes),
+        ("-- link_totals(): operators\nSELECT n, COUNT(*) FROM (SELECT COUNT(DISTINCT operator_id) AS n FROM record_links GROUP BY person_id) s GROUP BY n ORDER BY n", &mut totals.persons_by_operators),
+    ] {
+        for r in sqlx::query(sql).fetch_all(&mut *conn).await? {
+            out.push((r.get::<i64, _>(0) as usize, r.get::<i64, _>(1) as usize));
+        }
+    }
+    Ok(totals)
+}
+
+/// `n` placeholders from parameter number `first`, comma-separated.
+fn placeholders(first: usize, n: usize, backend: Backend) -> String {
+    (first..first + n)
+        .map(|i| match backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${i}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// (operator, value) pairs grouped by operator, for per-operator IN lists.
+fn group_by_operator(
+    pairs: &std::collections::BTreeSet<(String, String)>,
+) -> Vec<(&str, Vec<&str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (operator, value) in pairs {
+        match out.last_mut() {
+            Some((o, values)) if *o == operator.as_str() => values.push(value),
+            _ => out.push((operator, vec![value])),
+        }
+    }
+    out
 }
 
 /// Inserts a password into a postgres URL (`postgres://user@host/db`).
