@@ -675,7 +675,7 @@ pub fn link_detailed(nodes: &[Node], p: &LinkParams) -> Linked {
     link_inner(nodes, None, p)
 }
 
-/// A month step: nodes that held one person in the last run (`seeds`, its id) start as one
+/// An incremental run: nodes that held one person in the last run (`seeds`, its id) start as one
 /// cluster, and only pairs with a node of the new month (`fresh`) are decided, so that earlier
 /// decisions stand and new evidence can still join or merge persons. EM learns from every pair.
 pub fn link_step(nodes: &[Node], fresh: &[bool], seeds: &[Option<i64>], p: &LinkParams) -> Linked {

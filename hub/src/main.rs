@@ -49,7 +49,7 @@ enum Command {
         /// Month (YYYY-MM; default: the latest stored). Runs go forward: it must be the latest.
         #[arg(long)]
         period: Option<String>,
-        /// Link every stored record again, even when a month step could build on the last run
+        /// Link every stored record again, even with `linkage.incremental` on
         #[arg(long)]
         full: bool,
     },

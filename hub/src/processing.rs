@@ -55,16 +55,16 @@ pub struct RunSummary {
     pub model_match_share: f64,
     /// The parameters used.
     pub params: LinkParams,
-    /// `full` (every stored record linked) or `month step` (the month's records and the
-    /// history they touch, earlier decisions kept).
+    /// `full` (every stored record linked) or `incremental` (the batches received since the
+    /// last run and the records they touch, earlier decisions kept).
     #[serde(default)]
     pub mode: String,
     /// Records this run read and linked (all of them in a full run).
     #[serde(default)]
     pub records_linked: usize,
-    /// Fingerprint of the batches up to the month processed (see `Store::history_signature`).
+    /// The batches linked, as `id:purged_count` (see `Store::linked_batches`).
     #[serde(default)]
-    pub history_signature: String,
+    pub batches: Vec<String>,
 }
 
 /// Id changes of one kind in one run.
@@ -126,10 +126,11 @@ pub enum ProcessError {
 /// Links the records stored up to `period` (default: the latest month stored), assigns stable
 /// ids and stores the run. Returns its summary.
 ///
-/// A month later than the last run's, with nothing earlier resubmitted or purged since, is
-/// processed as a month step: only its records and the history they touch are read and
-/// linked, so the cost follows the month, not the history. Otherwise (or with `full`) every
-/// stored record is linked again.
+/// When every batch the last run linked is still stored unchanged (nothing replaced or purged
+/// since) and the month is not older than the last run's, the run is incremental: only the
+/// batches received since and the records they touch are read and linked, the last run's
+/// decisions stand, so the cost follows what arrived, not the history. Otherwise (or with
+/// `full`) every stored record is linked again.
 pub async fn process(
     store: &Store,
     params: &LinkParams,
@@ -145,18 +146,29 @@ pub async fn process(
         Some(p) => p.to_string(),
         None => latest,
     };
-    let step = match store.last_linkage_run().await? {
-        Some((last_period, summary)) if !full && last_period < period => {
+    let batches = store.linked_batches(&period).await?;
+    let fresh_batches: Option<Vec<String>> = match store.last_linkage_run().await? {
+        Some((last_period, summary)) if !full && last_period <= period => {
             let last: Option<RunSummary> = serde_json::from_str(&summary).ok();
-            let signature = store.history_signature(&last_period).await?;
-            last.is_some_and(|l| {
-                !l.history_signature.is_empty() && l.history_signature == signature
-            })
+            last.filter(|l| !l.batches.is_empty())
+                .filter(|l| l.batches.iter().all(|b| batches.binary_search(b).is_ok()))
+                .map(|l| {
+                    batches
+                        .iter()
+                        .filter(|b| l.batches.binary_search(b).is_err())
+                        .map(|b| b.split(':').next().unwrap_or_default().to_string())
+                        .collect()
+                })
         }
-        _ => false,
+        _ => None,
     };
-    let (nodes, fresh, before) = if step {
-        let m = store.month_step_nodes(&period).await?;
+    // Nothing new since the last run: a deliberate re-run links everything again.
+    let fresh_batches = fresh_batches.filter(|f| !f.is_empty());
+    let step = fresh_batches.is_some();
+    let (nodes, fresh, before) = if let Some(fresh_batches) = &fresh_batches {
+        let m = store
+            .incremental_nodes(fresh_batches, params.max_block as i64)
+            .await?;
         (m.nodes, Some(m.fresh), m.previous)
     } else {
         let nodes = store.linkage_nodes(&period).await?;
@@ -191,7 +203,7 @@ pub async fn process(
     .map_err(|e| ProcessError::Task(e.to_string()))?;
     let link_seconds = link_start.elapsed().as_secs_f64();
 
-    // A month step decides only for the persons it read: only their ids can change.
+    // An incremental run decides only for the persons it read: only their ids can change.
     let live_in = |kind: usize| -> Vec<i64> {
         let mut ids: Vec<i64> = before
             .iter()
@@ -232,8 +244,8 @@ pub async fn process(
     let mut summary = summarise(&period, &nodes, &linked, &persons, &households, params);
     summary.link_seconds = link_seconds;
     summary.load_seconds = load_seconds;
-    summary.mode = if step { "month step" } else { "full" }.to_string();
-    summary.history_signature = store.history_signature(&period).await?;
+    summary.mode = if step { "incremental" } else { "full" }.to_string();
+    summary.batches = batches;
     let events: Vec<StoredEvent> = [("person", &persons), ("household", &households)]
         .iter()
         .flat_map(|(kind, a)| {
@@ -342,7 +354,7 @@ fn summarise(
         records: nodes.len(),
         records_linked: nodes.len(),
         mode: String::new(),
-        history_signature: String::new(),
+        batches: Vec::new(),
         persons: records_of.len(),
         households: households.ids.iter().collect::<HashSet<_>>().len(),
         candidate_pairs: linked.weights.len(),

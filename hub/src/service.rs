@@ -343,7 +343,8 @@ impl Hub {
     }
 
     /// Links the records stored up to `period` (default: the latest month) and gives stable
-    /// person and household ids, as a month step when it can unless `full`; one run at a time.
+    /// person and household ids, incrementally when `linkage.incremental` is on and it can,
+    /// unless `full`; one run at a time.
     pub async fn process(
         &self,
         period: Option<&str>,
@@ -355,7 +356,7 @@ impl Hub {
             &self.store,
             &self.cfg.config.linkage.params(),
             period,
-            full,
+            full || !self.cfg.config.linkage.incremental,
             actor,
             now(),
         )

@@ -208,9 +208,9 @@ pub struct LinkageRun {
     pub run_at: i64,
     /// Who ran it (audit actor).
     pub actor: String,
-    /// Every record's ids, or (`partial`) those of the records a month step linked.
+    /// Every record's ids, or (`partial`) those of the records an incremental run linked.
     pub links: Vec<RecordLink>,
-    /// A month step: `links` update the stored ones instead of replacing them all.
+    /// An incremental run: `links` update the stored ones instead of replacing them all.
     pub partial: bool,
     /// Ids issued, per kind.
     pub created: Vec<(&'static str, Vec<i64>)>,
@@ -222,12 +222,12 @@ pub struct LinkageRun {
     pub audit: serde_json::Value,
 }
 
-/// What a month step links (see [`Store::month_step_nodes`]), node by node.
+/// What an incremental run links (see [`Store::incremental_nodes`]), node by node.
 #[derive(Debug, Default)]
-pub struct MonthStep {
+pub struct Increment {
     /// One node per operator and record reference, every month merged.
     pub nodes: Vec<crate::linkage::Node>,
-    /// The node has a record in the month processed.
+    /// The node has a record in a fresh batch.
     pub fresh: Vec<bool>,
     /// The node's (person, household) ids from the last run, if it had any.
     pub previous: Vec<Option<(i64, i64)>>,
@@ -624,18 +624,22 @@ impl Store {
         Ok(nodes)
     }
 
-    /// What a month step links: the records of `period` (fresh), every earlier record that
-    /// shares a keyed value with one of them, and the other records of the persons and
+    /// What an incremental run links: the records of the `fresh` batches, every other record
+    /// that shares a keyed value with one of them, and the other records of the persons and
     /// households so found, with their ids from the last run. Reads no other history.
-    pub async fn month_step_nodes(&self, period: &str) -> Result<MonthStep> {
+    /// `max_rows`: stored rows above which a keyed value is too common to block on.
+    pub async fn incremental_nodes(
+        &self,
+        fresh_batches: &[String],
+        max_rows: i64,
+    ) -> Result<Increment> {
         use std::collections::{BTreeSet, HashMap, HashSet};
         const CHUNK: usize = 500;
-        let fresh_rows = sqlx::query(
-            "-- month_step_nodes(): fresh\nSELECT operator_id, record_ref, household_ref FROM records WHERE batch_id IN (SELECT id FROM batches WHERE period = $1)",
-        )
-        .bind(period)
-        .fetch_all(&self.pool)
-        .await?;
+        let batch_list = placeholders(1, fresh_batches.len(), self.backend);
+        let sql = format!(
+            "-- incremental_nodes(): fresh\nSELECT operator_id, record_ref, household_ref FROM records WHERE batch_id IN ({batch_list})"
+        );
+        let fresh_rows = bind_all(&sql, fresh_batches).fetch_all(&self.pool).await?;
         let mut fresh: HashSet<(String, String)> = HashSet::new();
         let mut refs: BTreeSet<(String, String)> = BTreeSet::new();
         let mut households: BTreeSet<(String, String)> = BTreeSet::new();
@@ -648,34 +652,25 @@ impl Store {
             fresh.insert(key);
         }
         drop(fresh_rows);
-        // Earlier records sharing a keyed value with the month's.
-        let values: Vec<String> = {
-            let rows = sqlx::query(
-                "-- month_step_nodes(): fresh keys\nSELECT DISTINCT m.value FROM match_keys m JOIN batches b ON b.id = m.batch_id WHERE b.period = $1",
-            )
-            .bind(period)
+        // Records sharing a keyed value with the fresh ones: one statement, so that the
+        // database walks its value index without a round trip per value. A value held by more
+        // rows than `max_rows` cannot be a blocking key (too common): its holders are skipped.
+        let sql = format!(
+            "-- incremental_nodes(): sharing\nSELECT DISTINCT r.operator_id, r.record_ref FROM (SELECT m.value FROM match_keys m WHERE m.value IN (SELECT f.value FROM match_keys f WHERE f.batch_id IN ({batch_list})) GROUP BY m.value HAVING COUNT(*) BETWEEN 2 AND {}) k JOIN match_keys m ON m.value = k.value JOIN records r ON r.batch_id = m.batch_id AND r.idx = m.idx",
+            placeholders(fresh_batches.len() + 1, 1, self.backend)
+        );
+        let sharing = bind_all(&sql, fresh_batches)
+            .bind(max_rows)
             .fetch_all(&self.pool)
             .await?;
-            rows.iter().map(|r| r.get::<String, _>(0)).collect()
-        };
-        for chunk in values.chunks(CHUNK) {
-            let sql = format!(
-                "-- month_step_nodes(): sharing\nSELECT DISTINCT r.operator_id, r.record_ref FROM match_keys m JOIN records r ON r.batch_id = m.batch_id AND r.idx = m.idx WHERE m.value IN ({})",
-                placeholders(1, chunk.len(), self.backend)
-            );
-            let mut q = sqlx::query(&sql);
-            for v in chunk {
-                q = q.bind(v);
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                refs.insert((r.get(0), r.get(1)));
-            }
+        for r in sharing {
+            refs.insert((r.get(0), r.get(1)));
         }
-        // Earlier members of the month's households.
+        // Other members of the fresh records' households.
         for (operator, hs) in group_by_operator(&households) {
             for chunk in hs.chunks(CHUNK) {
                 let sql = format!(
-                    "-- month_step_nodes(): household members\nSELECT record_ref FROM records WHERE operator_id = {} AND household_ref IN ({})",
+                    "-- incremental_nodes(): household members\nSELECT record_ref FROM records WHERE operator_id = {} AND household_ref IN ({})",
                     placeholders(1, 1, self.backend),
                     placeholders(2, chunk.len(), self.backend)
                 );
@@ -694,7 +689,7 @@ impl Store {
         for (operator, rs) in group_by_operator(&refs) {
             for chunk in rs.chunks(CHUNK) {
                 let sql = format!(
-                    "-- month_step_nodes(): links\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE operator_id = {} AND record_ref IN ({})",
+                    "-- incremental_nodes(): links\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE operator_id = {} AND record_ref IN ({})",
                     placeholders(1, 1, self.backend),
                     placeholders(2, chunk.len(), self.backend)
                 );
@@ -714,7 +709,7 @@ impl Store {
             let ids: Vec<i64> = ids.iter().copied().collect();
             for chunk in ids.chunks(CHUNK) {
                 let sql = format!(
-                    "-- month_step_nodes(): members\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE {column} IN ({})",
+                    "-- incremental_nodes(): members\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE {column} IN ({})",
                     placeholders(1, chunk.len(), self.backend)
                 );
                 let mut q = sqlx::query(&sql);
@@ -730,11 +725,11 @@ impl Store {
         }
         // Every month of every record found.
         let mut index: HashMap<(String, String), usize> = HashMap::new();
-        let mut step = MonthStep::default();
+        let mut step = Increment::default();
         for (operator, rs) in group_by_operator(&refs) {
             for chunk in rs.chunks(CHUNK) {
                 let sql = format!(
-                    "-- month_step_nodes(): records\nSELECT record_ref, household_ref, linkage FROM records WHERE operator_id = {} AND record_ref IN ({}) ORDER BY batch_id, idx",
+                    "-- incremental_nodes(): records\nSELECT record_ref, household_ref, linkage FROM records WHERE operator_id = {} AND record_ref IN ({}) ORDER BY batch_id, idx",
                     placeholders(1, 1, self.backend),
                     placeholders(2, chunk.len(), self.backend)
                 );
@@ -765,21 +760,19 @@ impl Store {
         Ok(step)
     }
 
-    /// A fingerprint of the batches stored up to `period` (ids and purged counts): a month step
-    /// may build on the last run only if it is unchanged.
-    pub async fn history_signature(&self, up_to: &str) -> Result<String> {
-        let rows = sqlx::query(
-            "-- history_signature()\nSELECT id, purged_count FROM batches WHERE period <= $1 ORDER BY id",
+    /// The batches stored up to `period`, each as `id:purged_count`, sorted: what a run links.
+    /// An incremental run may build on the last run only if all of the last run's are still
+    /// there unchanged (nothing replaced or purged since).
+    pub async fn linked_batches(&self, up_to: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query(
+            "-- linked_batches()\nSELECT id, purged_count FROM batches WHERE period <= $1 ORDER BY id",
         )
         .bind(up_to)
         .fetch_all(&self.pool)
-        .await?;
-        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-        for r in rows {
-            hash.update(r.get::<String, _>(0).as_bytes());
-            hash.update(format!(":{};", r.get::<i64, _>(1)).as_bytes());
-        }
-        Ok(hex::encode(hash.finish()))
+        .await?
+        .iter()
+        .map(|r| format!("{}:{}", r.get::<String, _>(0), r.get::<i64, _>(1)))
+        .collect())
     }
 
     /// The month and summary of the last linkage run.
@@ -910,7 +903,8 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        // A month step's summary gives territory-wide figures: read them with its links saved.
+        // An incremental run's summary gives territory-wide figures: read them with its links
+        // saved.
         let totals = match run.partial {
             true => Some(link_totals(&mut tx).await?),
             false => None,
@@ -1287,6 +1281,16 @@ async fn link_totals(conn: &mut sqlx::AnyConnection) -> Result<LinkTotals> {
         }
     }
     Ok(totals)
+}
+
+/// A query with `values` bound in order.
+fn bind_all<'q>(
+    sql: &'q str,
+    values: &'q [String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    values
+        .iter()
+        .fold(sqlx::query(sql), |q, v| q.bind(v.as_str()))
 }
 
 /// `n` placeholders from parameter number `first`, comma-separated.

@@ -223,7 +223,7 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
                 .await
                 .unwrap();
             // Only October's records and the history they touch were read.
-            assert_eq!(run.mode, "month step", "{backend}");
+            assert_eq!(run.mode, "incremental", "{backend}");
             assert!(
                 run.records_linked < run.records,
                 "{backend}: {} of {}",
