@@ -403,7 +403,22 @@ pub fn render_report(
         current.period
     );
     type Cell = fn(&RunSummary) -> String;
-    let rows: [(&str, Cell); 9] = [
+    let rows: [(&str, Cell); 11] = [
+        ("run", |r| {
+            if r.mode.is_empty() {
+                "full".into()
+            } else {
+                r.mode.clone()
+            }
+        }),
+        // Summaries written before incremental runs existed read every record.
+        ("records read by the run", |r| {
+            match r.records_linked {
+                0 => r.records,
+                n => n,
+            }
+            .to_string()
+        }),
         ("records linked", |r| r.records.to_string()),
         ("persons", |r| protected(r.persons)),
         ("households", |r| protected(r.households)),
