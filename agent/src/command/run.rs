@@ -137,12 +137,16 @@ pub fn run(args: &RunArgs) -> Result<Option<RunSummary>> {
     let mut refs = BufWriter::new(tmp_refs.reopen()?);
     refs.write_all(b"local_id,record_ref\n")?;
     let progress = progress_bar(export.size, a.quiet);
+    // The batch is flushed to disk as it grows, off the pipeline's threads, so that the final
+    // `sync_all` (which alone guarantees durability) has little left to wait for.
+    let flusher = EarlyFlusher::start(tmp_batch.reopen()?);
     let outcome = run_pass(export, &mapper, &derivers, true, &progress, &mut |chunk| {
         payload
             .write_serialized(&chunk.payload, chunk.report.rows_accepted)
             .map_err(std::io::Error::other)?;
         refs.write_all(&chunk.refs)
     });
+    flusher.stop();
     progress.finish_and_clear();
     let report = match judge(&prepared, &a.input, outcome, &mapper)? {
         Verdict::Sendable(report) => report,
@@ -235,6 +239,35 @@ pub fn run(args: &RunArgs) -> Result<Option<RunSummary>> {
         receipt,
         receipt_path,
     }))
+}
+
+/// Asks the system to write a growing file to disk every [`EarlyFlusher::EVERY`], from its own
+/// thread, until stopped. Only an optimisation: durability comes from the final `sync_all`.
+struct EarlyFlusher {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl EarlyFlusher {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(400);
+
+    fn start(file: std::fs::File) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Self::EVERY)
+            {
+                // A failure here is seen again, and reported, by the final sync_all.
+                let _ = file.sync_data();
+            }
+        });
+        EarlyFlusher { stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
 }
 
 fn deliver(cfg: &LoadedConfig, batch: &Path, signature: &BatchSignature) -> Delivery {
