@@ -764,15 +764,18 @@ impl Store {
     /// An incremental run may build on the last run only if all of the last run's are still
     /// there unchanged (nothing replaced or purged since).
     pub async fn linked_batches(&self, up_to: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query(
-            "-- linked_batches()\nSELECT id, purged_count FROM batches WHERE period <= $1 ORDER BY id",
+        let mut batches: Vec<String> = sqlx::query(
+            "-- linked_batches()\nSELECT id, purged_count FROM batches WHERE period <= $1",
         )
         .bind(up_to)
         .fetch_all(&self.pool)
         .await?
         .iter()
         .map(|r| format!("{}:{}", r.get::<String, _>(0), r.get::<i64, _>(1)))
-        .collect())
+        .collect();
+        // Sorted here, not by the database: its collation may not be byte order.
+        batches.sort();
+        Ok(batches)
     }
 
     /// The month and summary of the last linkage run.
