@@ -172,12 +172,7 @@ pub async fn process(
         (m.nodes, Some(m.fresh), m.previous)
     } else {
         let nodes = store.linkage_nodes(&period).await?;
-        let previous: HashMap<(String, String), (i64, i64)> = store
-            .record_links()
-            .await?
-            .into_iter()
-            .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
-            .collect();
+        let previous = store.record_ids().await?;
         let before = nodes
             .iter()
             .map(|n| {
@@ -526,12 +521,7 @@ pub async fn explain(
     if targets.is_empty() {
         return Err(ProcessError::UnknownRecord(record_ref.to_string()));
     }
-    let links: HashMap<(String, String), (i64, i64)> = store
-        .record_links()
-        .await?
-        .into_iter()
-        .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
-        .collect();
+    let links = store.record_ids().await?;
     let ids_of = |n: &Node| {
         links
             .get(&(n.operator.clone(), n.record_ref.clone()))

@@ -667,43 +667,35 @@ impl Store {
             refs.insert((r.get(0), r.get(1)));
         }
         // Other members of the fresh records' households.
-        for (operator, hs) in group_by_operator(&households) {
-            for chunk in hs.chunks(CHUNK) {
-                let sql = format!(
-                    "-- incremental_nodes(): household members\nSELECT record_ref FROM records WHERE operator_id = {} AND household_ref IN ({})",
-                    placeholders(1, 1, self.backend),
-                    placeholders(2, chunk.len(), self.backend)
-                );
-                let mut q = sqlx::query(&sql).bind(operator);
-                for h in chunk {
-                    q = q.bind(*h);
-                }
-                for r in q.fetch_all(&self.pool).await? {
-                    refs.insert((operator.to_string(), r.get(0)));
-                }
-            }
+        for (operator, r) in self
+            .rows_by_operator(
+                "household members",
+                "SELECT record_ref FROM records",
+                "household_ref",
+                "",
+                &households,
+            )
+            .await?
+        {
+            refs.insert((operator, r.get(0)));
         }
         // Their persons and households, whole.
         let mut previous: HashMap<(String, String), (i64, i64)> = HashMap::new();
         let (mut persons, mut household_ids) = (BTreeSet::new(), BTreeSet::new());
-        for (operator, rs) in group_by_operator(&refs) {
-            for chunk in rs.chunks(CHUNK) {
-                let sql = format!(
-                    "-- incremental_nodes(): links\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE operator_id = {} AND record_ref IN ({})",
-                    placeholders(1, 1, self.backend),
-                    placeholders(2, chunk.len(), self.backend)
-                );
-                let mut q = sqlx::query(&sql).bind(operator);
-                for rf in chunk {
-                    q = q.bind(*rf);
-                }
-                for r in q.fetch_all(&self.pool).await? {
-                    let l = link_from_row(&r);
-                    persons.insert(l.person_id);
-                    household_ids.insert(l.household_id);
-                    previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
-                }
-            }
+        for (_, r) in self
+            .rows_by_operator(
+                "links",
+                "SELECT operator_id, record_ref, person_id, household_id FROM record_links",
+                "record_ref",
+                "",
+                &refs,
+            )
+            .await?
+        {
+            let l = link_from_row(&r);
+            persons.insert(l.person_id);
+            household_ids.insert(l.household_id);
+            previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
         }
         for (column, ids) in [("person_id", &persons), ("household_id", &household_ids)] {
             let ids: Vec<i64> = ids.iter().copied().collect();
@@ -726,38 +718,65 @@ impl Store {
         // Every month of every record found.
         let mut index: HashMap<(String, String), usize> = HashMap::new();
         let mut step = Increment::default();
-        for (operator, rs) in group_by_operator(&refs) {
-            for chunk in rs.chunks(CHUNK) {
-                let sql = format!(
-                    "-- incremental_nodes(): records\nSELECT record_ref, household_ref, linkage FROM records WHERE operator_id = {} AND record_ref IN ({}) ORDER BY batch_id, idx",
-                    placeholders(1, 1, self.backend),
-                    placeholders(2, chunk.len(), self.backend)
-                );
-                let mut q = sqlx::query(&sql).bind(operator);
-                for rf in chunk {
-                    q = q.bind(*rf);
-                }
-                for r in q.fetch_all(&self.pool).await? {
-                    let key = (operator.to_string(), r.get::<String, _>(0));
-                    let at = *index.entry(key.clone()).or_insert_with(|| {
-                        step.nodes.push(crate::linkage::Node {
-                            operator: key.0.clone(),
-                            record_ref: key.1.clone(),
-                            ..Default::default()
-                        });
-                        step.fresh.push(fresh.contains(&key));
-                        step.previous.push(previous.get(&key).copied());
-                        step.nodes.len() - 1
-                    });
-                    let node = &mut step.nodes[at];
-                    node.household_ref = node.household_ref.take().or(r.get(1));
-                    if let Some(profile) = r.get::<Option<String>, _>(2) {
-                        crate::linkage::add_profile(node, &profile);
-                    }
-                }
+        for (operator, r) in self
+            .rows_by_operator(
+                "records",
+                "SELECT record_ref, household_ref, linkage FROM records",
+                "record_ref",
+                " ORDER BY batch_id, idx",
+                &refs,
+            )
+            .await?
+        {
+            let key = (operator, r.get::<String, _>(0));
+            let at = *index.entry(key.clone()).or_insert_with(|| {
+                step.nodes.push(crate::linkage::Node {
+                    operator: key.0.clone(),
+                    record_ref: key.1.clone(),
+                    ..Default::default()
+                });
+                step.fresh.push(fresh.contains(&key));
+                step.previous.push(previous.get(&key).copied());
+                step.nodes.len() - 1
+            });
+            let node = &mut step.nodes[at];
+            node.household_ref = node.household_ref.take().or(r.get(1));
+            if let Some(profile) = r.get::<Option<String>, _>(2) {
+                crate::linkage::add_profile(node, &profile);
             }
         }
         Ok(step)
+    }
+
+    /// `select` (`SELECT … FROM table`) once per operator and chunk of `pairs` (operator,
+    /// value), restricted to `operator_id` and `column IN (values)`, then `tail`; each row comes
+    /// with its operator.
+    async fn rows_by_operator(
+        &self,
+        what: &str,
+        select: &str,
+        column: &str,
+        tail: &str,
+        pairs: &std::collections::BTreeSet<(String, String)>,
+    ) -> Result<Vec<(String, sqlx::any::AnyRow)>> {
+        const CHUNK: usize = 500;
+        let mut out = Vec::new();
+        for (operator, values) in group_by_operator(pairs) {
+            for chunk in values.chunks(CHUNK) {
+                let sql = format!(
+                    "-- incremental_nodes(): {what}\n{select} WHERE operator_id = {} AND {column} IN ({}){tail}",
+                    placeholders(1, 1, self.backend),
+                    placeholders(2, chunk.len(), self.backend)
+                );
+                let q = chunk
+                    .iter()
+                    .fold(sqlx::query(&sql).bind(operator), |q, v| q.bind(*v));
+                for r in q.fetch_all(&self.pool).await? {
+                    out.push((operator.to_string(), r));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The batches stored up to `period`, each as `id:purged_count`, sorted: what a run links.
@@ -806,6 +825,18 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(link_from_row).collect())
+    }
+
+    /// The last run's (person, household) ids keyed by (operator, record reference).
+    pub async fn record_ids(
+        &self,
+    ) -> Result<std::collections::HashMap<(String, String), (i64, i64)>> {
+        Ok(self
+            .record_links()
+            .await?
+            .into_iter()
+            .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
+            .collect())
     }
 
     /// Ids of a kind (`person`, `household`) still holding records, and the next id to issue.
