@@ -699,7 +699,7 @@ fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkP
         .map(|((&(i, j), &w), c)| (w, i, j, c.identity <= STRONG_DATE_LEVEL))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut clusters = Clusters::new(nodes);
+    let mut clusters = Clusters::new(nodes, &household_apart(nodes, &pairs, &weights, p));
     if let Some((fresh, seeds)) = step {
         let mut first_of: HashMap<i64, usize> = HashMap::new();
         for (i, seed) in seeds.iter().enumerate() {
@@ -722,16 +722,63 @@ fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkP
     }
 }
 
+/// Pairs of records one operator lists in the same household whose own comparison does not
+/// reach the threshold: two members of one household (twins, siblings), which no chain of
+/// links through other records may make one person. A household lists a person once, so
+/// only direct evidence can merge two of its records (an operator's duplicate entry).
+fn household_apart(
+    nodes: &[Node],
+    pairs: &[(u32, u32)],
+    weights: &[f64],
+    p: &LinkParams,
+) -> Vec<(usize, usize)> {
+    let mut households: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(h) = &n.household_ref {
+            households.entry((&n.operator, h)).or_default().push(i);
+        }
+    }
+    let same_household = |i: usize, j: usize| {
+        let (a, b) = (&nodes[i], &nodes[j]);
+        a.household_ref.is_some() && a.household_ref == b.household_ref && a.operator == b.operator
+    };
+    let linked: HashSet<(usize, usize)> = pairs
+        .iter()
+        .zip(weights)
+        .filter(|&(&(i, j), &w)| w >= p.threshold && same_household(i as usize, j as usize))
+        .map(|(&(i, j), _)| (i as usize, j as usize))
+        .collect();
+    let mut apart = Vec::new();
+    for members in households.values() {
+        for (x, &i) in members.iter().enumerate() {
+            for &j in &members[x + 1..] {
+                let key = (i.min(j), i.max(j));
+                if !linked.contains(&key) {
+                    apart.push(key);
+                }
+            }
+        }
+    }
+    apart
+}
+
 /// Union-find over nodes with the per-person facts that veto a merge.
 struct Clusters {
     parent: Vec<usize>,
     size: Vec<usize>,
     sexes: Vec<(bool, bool)>,
     years: Vec<Option<(i32, i32)>>,
+    /// Per root: nodes that must stay in another person than any node of this one.
+    apart: Vec<Vec<usize>>,
 }
 
 impl Clusters {
-    fn new(nodes: &[Node]) -> Self {
+    fn new(nodes: &[Node], apart_pairs: &[(usize, usize)]) -> Self {
+        let mut apart = vec![Vec::new(); nodes.len()];
+        for &(i, j) in apart_pairs {
+            apart[i].push(j);
+            apart[j].push(i);
+        }
         Clusters {
             parent: (0..nodes.len()).collect(),
             size: vec![1; nodes.len()],
@@ -740,7 +787,21 @@ impl Clusters {
                 .map(|n| (n.sex == Some('M'), n.sex == Some('F')))
                 .collect(),
             years: nodes.iter().map(|n| n.birth_year.map(|y| (y, y))).collect(),
+            apart,
         }
+    }
+
+    /// Some node of one root must stay apart from some node of the other.
+    fn kept_apart(&mut self, a: usize, b: usize) -> bool {
+        let (from, to) = if self.apart[a].len() <= self.apart[b].len() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        (0..self.apart[from].len()).any(|k| {
+            let other = self.apart[from][k];
+            self.find(other) == to
+        })
     }
 
     fn find(&mut self, mut x: usize) -> usize {
@@ -778,6 +839,9 @@ impl Clusters {
         if !strong_date && years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
             return false;
         }
+        if self.kept_apart(a, b) {
+            return false;
+        }
         self.unite(a, b, sexes, years);
         true
     }
@@ -800,6 +864,8 @@ impl Clusters {
         };
         self.parent[small] = big;
         self.size[big] += self.size[small];
+        let moved = std::mem::take(&mut self.apart[small]);
+        self.apart[big].extend(moved);
         self.sexes[big] = sexes;
         self.years[big] = years;
     }
@@ -930,6 +996,60 @@ mod tests {
         assert_eq!(ids[base], ids[base + 1]);
         assert_eq!(ids[base + 2], ids[base + 3]);
         assert_ne!(ids[base], ids[base + 2], "father and son stay two persons");
+    }
+
+    #[test]
+    fn a_household_member_without_first_name_does_not_chain_twins() {
+        let with_household = |household: bool| {
+            let mut nodes = background();
+            let base = nodes.len();
+            let hh = household.then(|| "h_twins".to_string());
+            // Twins listed in one household by operator a: same surname and date, their own
+            // first-name keys; operator b lists one of them without a first name.
+            for (ndf, tfd) in [("twin1", "first1"), ("twin2", "first2")] {
+                let mut twin = node(
+                    "a",
+                    'F',
+                    2019,
+                    &[("ndf", ndf), ("tsd", "lungu"), ("tfd", tfd)],
+                );
+                twin.household_ref = hh.clone();
+                nodes.push(twin);
+            }
+            nodes.push(node("b", 'F', 2019, &[("tsd", "lungu")]));
+            // A duplicate entry in one household with direct evidence still merges.
+            for entry in ["first", "second"] {
+                let mut dup = node("a", 'M', 1970, &[("ndf", "dup"), ("tsd", "dupsur")]);
+                dup.record_ref = format!("r_dup_{entry}");
+                dup.household_ref = hh.clone();
+                nodes.push(dup);
+            }
+            // This small background learns modest weights: no same-operator penalty here, so
+            // that the duplicate's direct evidence is enough and only the household rule decides.
+            let p = LinkParams {
+                same_operator_penalty: 0.0,
+                ..LinkParams::default()
+            };
+            (link(&nodes, &p), base)
+        };
+        let (ids, base) = with_household(false);
+        assert_eq!(
+            (ids[base], ids[base + 1]),
+            (ids[base + 2], ids[base + 2]),
+            "without the household the record lacking a first name chains both twins"
+        );
+        let (ids, base) = with_household(true);
+        assert_ne!(
+            ids[base],
+            ids[base + 1],
+            "twins of one household stay two persons"
+        );
+        assert!(ids[base + 2] == ids[base] || ids[base + 2] == ids[base + 1]);
+        assert_eq!(
+            ids[base + 3],
+            ids[base + 4],
+            "a duplicate entry with direct evidence merges"
+        );
     }
 
     #[test]
