@@ -369,14 +369,55 @@ fn summarise(
     }
 }
 
-/// A person count as shown: counts from 1 to the small-cell threshold are never printed.
+/// How a hidden count is printed: one marker for every hidden cell, so a reader cannot tell a
+/// small count from one hidden to protect it.
+pub const HIDDEN: &str = "hidden";
+
+/// Counts from 1 to below the small-cell threshold are hidden.
+fn is_small(count: usize) -> bool {
+    count > 0 && count < crate::web::SMALL_CELL_THRESHOLD as usize
+}
+
+/// A person count as shown on its own: small counts are hidden.
 pub fn protected(count: usize) -> String {
-    let threshold = crate::web::SMALL_CELL_THRESHOLD as usize;
-    if count > 0 && count < threshold {
-        format!("<{threshold}")
+    if is_small(count) {
+        HIDDEN.into()
     } else {
         count.to_string()
     }
+}
+
+/// The cells of a distribution whose total is printed too. Small cells are hidden, then the
+/// smallest other non-zero cells (ties by position) until at least two cells are hidden and
+/// together hold at least the threshold: the total then tells neither a hidden cell's value
+/// nor that it is below the threshold.
+pub fn protected_distribution(counts: &[usize]) -> Vec<String> {
+    let threshold = crate::web::SMALL_CELL_THRESHOLD as usize;
+    let mut hidden: Vec<bool> = counts.iter().map(|&c| is_small(c)).collect();
+    if hidden.contains(&true) {
+        let mut candidates: Vec<usize> = (0..counts.len())
+            .filter(|&i| !hidden[i] && counts[i] > 0)
+            .collect();
+        candidates.sort_by_key(|&i| (counts[i], i));
+        let mut candidates = candidates.into_iter();
+        loop {
+            let (cells, sum) = (0..counts.len())
+                .filter(|&i| hidden[i])
+                .fold((0, 0), |(n, s), i| (n + 1, s + counts[i]));
+            if cells >= 2 && sum >= threshold {
+                break;
+            }
+            match candidates.next() {
+                Some(i) => hidden[i] = true,
+                None => break,
+            }
+        }
+    }
+    counts
+        .iter()
+        .zip(hidden)
+        .map(|(c, h)| if h { HIDDEN.into() } else { c.to_string() })
+        .collect()
 }
 
 /// `linkage report`: the run of a month, compared with the latest run of an earlier month.
@@ -469,15 +510,25 @@ pub fn render_report(
         out,
         "\n## Persons by number of operators\n\n| operators | persons |\n|---:|---:|"
     );
-    for (n, c) in &current.persons_by_operators {
-        let _ = writeln!(out, "| {n} | {} |", protected(*c));
+    let by_operators: Vec<usize> = current.persons_by_operators.values().copied().collect();
+    for (n, shown) in current
+        .persons_by_operators
+        .keys()
+        .zip(protected_distribution(&by_operators))
+    {
+        let _ = writeln!(out, "| {n} | {shown} |");
     }
     let _ = writeln!(
         out,
         "\n## Persons by number of records\n\n| records | persons |\n|---:|---:|"
     );
-    for (n, c) in &current.cluster_sizes {
-        let _ = writeln!(out, "| {n} | {} |", protected(*c));
+    let sizes: Vec<usize> = current.cluster_sizes.values().copied().collect();
+    for (n, shown) in current
+        .cluster_sizes
+        .keys()
+        .zip(protected_distribution(&sizes))
+    {
+        let _ = writeln!(out, "| {n} | {shown} |");
     }
     let _ = writeln!(
         out,
@@ -622,4 +673,24 @@ pub async fn explain(
         out.push('\n');
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_distribution_beside_its_total_hides_enough_cells() {
+        let shown = |counts: &[usize]| protected_distribution(counts);
+        // Nothing small: everything is printed.
+        assert_eq!(shown(&[40, 12, 0]), ["40", "12", "0"]);
+        // One small cell alone would be total minus the others: the smallest other goes too.
+        assert_eq!(shown(&[500, 30, 3, 0]), ["500", HIDDEN, HIDDEN, "0"]);
+        // Two small cells summing below the threshold: a third is hidden.
+        assert_eq!(shown(&[500, 20, 2, 3]), ["500", HIDDEN, HIDDEN, HIDDEN]);
+        // Two small cells that together reach the threshold are enough.
+        assert_eq!(shown(&[500, 20, 6, 7]), ["500", "20", HIDDEN, HIDDEN]);
+        assert_eq!(protected(4), HIDDEN);
+        assert_eq!(protected(11), "11");
+    }
 }
