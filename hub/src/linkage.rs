@@ -25,9 +25,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-/// Key families in the order used by the identity levels; `tsd` and `tfd` share one domain.
-pub const FAMILIES: [&str; 10] = [
-    "ndf", "pdf", "tsd", "tfd", "ndx", "nfm", "nfy", "nfd", "tsy", "tfy",
+/// Key families in the order used by the identity levels; `tsd` and `tfd` share one domain,
+/// as do `tsy` and `tfy`.
+pub const FAMILIES: [&str; 12] = [
+    "ndf", "pdf", "tsd", "tfd", "ndx", "nfm", "nfy", "nfd", "tsy", "tfy", "sny", "dsf",
 ];
 const NDF: usize = 0;
 const PDF: usize = 1;
@@ -39,13 +40,17 @@ const NFY: usize = 6;
 const NFD: usize = 7;
 const TSY: usize = 8;
 const TFY: usize = 9;
+const SNY: usize = 10;
+const DSF: usize = 11;
 /// Pseudo-family of a token + date agreeing across the surname and first-name tags.
-const CROSS: usize = 10;
+const CROSS: usize = 12;
 /// Pseudo-family of a token + initial + year agreeing across the two tags.
-const CROSS_YEAR: usize = 11;
+const CROSS_YEAR: usize = 13;
+/// Families whose keys exist only when the record has a first name.
+const NEED_FIRST_NAME: [usize; 6] = [NDF, PDF, TFD, NFY, NFD, TFY];
 
 /// Identity levels, strongest first: what the keys say about names and date.
-pub const IDENTITY_LEVELS: [&str; 15] = [
+pub const IDENTITY_LEVELS: [&str; 18] = [
     "name + first name + date (ndf)",
     "phonetic names + date (pdf)",
     "surname token and first-name token + date (tsd+tfd)",
@@ -54,9 +59,12 @@ pub const IDENTITY_LEVELS: [&str; 15] = [
     "one token + date, name fields swapped",
     "surname token + date (tsd), a first name missing",
     "first-name token + date (tfd)",
-    "surname token + date, first names differ (twins?)",
+    "surname token + date, first names differ, same initial",
+    "surname token + date, first initials differ (twins?)",
+    "surname end + date (dsf), a first name missing",
     "names + year (nfy)",
     "one token + other initial + year (tsy/tfy)",
+    "surname token + year (sny), a first name missing",
     "names or token + year, exact dates differ",
     "names + decade (nfd)",
     "names + decade, exact dates differ",
@@ -74,6 +82,22 @@ pub const TRAITS: [&str; 4] = ["sex", "nationality group", "household role", "ad
 const PATTERNS: usize = IDENTITY_LEVELS.len() * YEAR_LEVELS.len();
 /// Identity levels up to this one agree on names and at least the day and month of birth.
 const STRONG_DATE_LEVEL: u8 = 4;
+/// The level of a surname token and exact date whose first names start differently: twins?
+const TWINS_LEVEL: u8 = 9;
+/// Levels where the keys contradict each other the way relatives do (twins: same surname and
+/// date, other first name; father and son: same names, other exact date). A rare family name
+/// is shared by relatives too, so a rare deciding value adds nothing there. Twins also share
+/// every household trait, so agreeing traits add nothing at [`TWINS_LEVEL`] (nor at the
+/// weakest contradiction, names alike within a decade with two different real dates); a date
+/// typo's traits still count, since typos are common and relatives with the same names are not.
+fn points_to_a_relative(identity: u8) -> bool {
+    matches!(
+        identity,
+        TWINS_LEVEL | DATES_DIFFER_LEVEL | DECADE_DATES_DIFFER_LEVEL
+    )
+}
+const DATES_DIFFER_LEVEL: u8 = 14;
+const DECADE_DATES_DIFFER_LEVEL: u8 = 16;
 /// The level of names + day and month with another year (nfm).
 const NAMES_DAY_MONTH_LEVEL: usize = 4;
 
@@ -234,7 +258,14 @@ pub struct Contribution {
 
 impl Model {
     fn pattern_weight(&self, c: &Comparison) -> f64 {
-        (self.pattern_m[c.pattern()] / self.pattern_u[c.pattern()]).log2()
+        let w = (self.pattern_m[c.pattern()] / self.pattern_u[c.pattern()]).log2();
+        // Names alike within a decade but two different real dates is never evidence for a
+        // merge by itself, whatever a small sample makes EM believe.
+        if c.identity == DECADE_DATES_DIFFER_LEVEL {
+            w.min(0.0)
+        } else {
+            w
+        }
     }
 
     fn tf_adjustment(&self, c: &Comparison, p: &LinkParams) -> f64 {
@@ -242,23 +273,38 @@ impl Model {
         if c.value_count == 0 || mean <= 0.0 {
             return 0.0;
         }
-        (mean / f64::from(c.value_count))
+        let w = (mean / f64::from(c.value_count))
             .log2()
-            .clamp(-p.tf_cap, p.tf_cap)
+            .clamp(-p.tf_cap, p.tf_cap);
+        if points_to_a_relative(c.identity) {
+            w.min(0.0)
+        } else {
+            w
+        }
     }
 
     /// The match weight of a pair: log2 posterior odds.
     pub fn weight(&self, c: &Comparison, p: &LinkParams) -> f64 {
         let mut w = (self.lambda / (1.0 - self.lambda)).log2() + self.pattern_weight(c);
-        for (t, &level) in c.traits.iter().enumerate() {
-            let l = level as usize;
-            w += (self.trait_m[t][l] / self.trait_u[t][l]).log2();
+        for t in 0..TRAITS.len() {
+            w += self.trait_weight(c, t);
         }
         w += self.tf_adjustment(c, p);
         if c.same_operator {
             w -= p.same_operator_penalty;
         }
         w
+    }
+
+    /// The weight of one trait's agreement level.
+    fn trait_weight(&self, c: &Comparison, t: usize) -> f64 {
+        let l = c.traits[t] as usize;
+        let w = (self.trait_m[t][l] / self.trait_u[t][l]).log2();
+        if matches!(c.identity, TWINS_LEVEL | DECADE_DATES_DIFFER_LEVEL) {
+            w.min(0.0)
+        } else {
+            w
+        }
     }
 
     /// The weight of a pair, term by term.
@@ -283,7 +329,7 @@ impl Model {
             out.push(Contribution {
                 what: TRAITS[t].into(),
                 level: TRAIT_LEVELS[l].into(),
-                weight: (self.trait_m[t][l] / self.trait_u[t][l]).log2(),
+                weight: self.trait_weight(c, t),
             });
         }
         out.push(Contribution {
@@ -307,7 +353,7 @@ struct Indexed {
     keys: Vec<Vec<(u32, u8)>>,
     counts: Vec<u32>,
     operators: Vec<u32>,
-    /// The node has a first-name token + date key (first name and exact date known).
+    /// The node has a key that needs a first name (its first name is known).
     has_first: Vec<bool>,
 }
 
@@ -345,7 +391,10 @@ fn index(nodes: &[Node]) -> Indexed {
         }
         mine.sort_unstable();
         mine.dedup();
-        has_first.push(mine.iter().any(|k| k.1 as usize == TFD));
+        has_first.push(
+            mine.iter()
+                .any(|k| NEED_FIRST_NAME.contains(&(k.1 as usize))),
+        );
         let mut last = u32::MAX;
         for &(id, _) in &mine {
             if id != last {
@@ -374,7 +423,7 @@ fn trait_level<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> u8 {
 fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
     let (a, b) = (&ix.keys[i], &ix.keys[j]);
     // Per family: the smallest count of a value shared in that family (0 = no agreement).
-    let mut agree = [0u32; 12];
+    let mut agree = [0u32; CROSS_YEAR + 1];
     let (mut x, mut y) = (0, 0);
     while x < a.len() && y < b.len() {
         let (va, vb) = (a[x].0, b[y].0);
@@ -407,6 +456,9 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
     }
     let (na, nb) = (&nodes[i], &nodes[j]);
     let both_exact = na.exact_date && nb.exact_date;
+    let both_first = ix.has_first[i] && ix.has_first[j];
+    // Token + initial + year keys agree: the first names at least start alike.
+    let same_initial = agree[TSY] > 0 || agree[TFY] > 0 || agree[CROSS_YEAR] > 0;
     let (identity, value_count) = if agree[NDF] > 0 {
         (0, agree[NDF])
     } else if agree[PDF] > 0 {
@@ -420,23 +472,41 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
     } else if agree[CROSS] > 0 {
         (5, agree[CROSS])
     } else if agree[TSD] > 0 {
-        // Both first names known (with the date) yet none agrees: twins or siblings.
-        let first_names_differ = ix.has_first[i] && ix.has_first[j];
-        (if first_names_differ { 8 } else { 6 }, agree[TSD])
+        // Both first names known (with the date) yet none agrees: a misspelt first name when
+        // they start alike, else twins or siblings.
+        let level = match (both_first, same_initial) {
+            (false, _) => 6,
+            (true, true) => 8,
+            (true, false) => TWINS_LEVEL,
+        };
+        (level, agree[TSD])
     } else if agree[TFD] > 0 {
         (7, agree[TFD])
+    } else if agree[DSF] > 0 && !both_first {
+        // A surname end or a surname token alone is evidence only when a first name is
+        // missing: with both first names known and different, it is what strangers share.
+        (10, agree[DSF])
     } else if agree[NFY] > 0 {
-        (if both_exact { 11 } else { 9 }, agree[NFY])
+        (if both_exact { DATES_DIFFER_LEVEL } else { 11 }, agree[NFY])
     } else if let Some(count) = [agree[TSY], agree[TFY], agree[CROSS_YEAR]]
         .into_iter()
         .filter(|&c| c > 0)
         .min()
     {
-        (if both_exact { 11 } else { 10 }, count)
+        (if both_exact { DATES_DIFFER_LEVEL } else { 12 }, count)
+    } else if agree[SNY] > 0 && !both_first {
+        (if both_exact { DATES_DIFFER_LEVEL } else { 13 }, agree[SNY])
     } else if agree[NFD] > 0 {
-        (if both_exact { 13 } else { 12 }, agree[NFD])
+        (
+            if both_exact {
+                DECADE_DATES_DIFFER_LEVEL
+            } else {
+                15
+            },
+            agree[NFD],
+        )
     } else {
-        (14, 0)
+        (17, 0)
     };
     let year = match (na.birth_year, nb.birth_year) {
         (Some(p), Some(q)) if p == q => 0,
@@ -489,8 +559,9 @@ fn candidate_pairs(ix: &Indexed, max_block: usize) -> Vec<(u32, u32)> {
 /// Domain prior of the match probability of an identity × year pattern: EM's starting point,
 /// and what a pattern seen too rarely to learn from falls back to.
 fn pattern_guess(pattern: usize) -> f64 {
-    const IDENTITY: [f64; 15] = [
-        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.1, 0.3, 0.3, 0.05, 0.2, 0.02, 0.01,
+    const IDENTITY: [f64; IDENTITY_LEVELS.len()] = [
+        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.4, 0.05, 0.4, 0.3, 0.3, 0.15, 0.05, 0.2, 0.02,
+        0.01,
     ];
     const YEAR: [f64; 4] = [1.0, 0.6, 0.05, 0.8];
     let identity = pattern / YEAR_LEVELS.len();
@@ -1078,7 +1149,7 @@ mod tests {
         let linked = link_detailed(&nodes, &LinkParams::default());
         let p = LinkParams::default();
         let mut c = Comparison {
-            identity: 13,
+            identity: 16,
             year: 2,
             traits: [0, 2, 2, 2],
             value_count: 2,

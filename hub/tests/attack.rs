@@ -112,6 +112,7 @@ fn projection(
         ),
         "tsy" => (s, Part::Surname, format!("{} {}", prefix(&f), p.year)),
         "tfy" => (f, Part::First, format!("{} {}", prefix(&s), p.year)),
+        "sny" => (s, Part::Surname, p.year.to_string()),
         _ => return None,
     })
 }

@@ -23,7 +23,7 @@ use crate::normalise::{
 };
 
 /// Version of the match-key set; travels in every batch header.
-pub const KEY_SET_VERSION: u32 = 3;
+pub const KEY_SET_VERSION: u32 = 4;
 
 /// Bytes kept from each HMAC output: 96 bits. With 10^7 values in one family the chance of any
 /// accidental collision is about 10^-14, and a shorter value keeps batches small.
@@ -228,7 +228,7 @@ impl ReferenceSecret {
     }
 }
 
-/// A family of match keys: which identity parts it combines (key set v3).
+/// A family of match keys: which identity parts it combines (key set v4).
 ///
 /// Every family combines at least one name with at least one date part, except that a record
 /// with no birth year at all spreads its name pair over every decade (see [`KeyFamily::NameFirstDecade`]).
@@ -269,6 +269,14 @@ pub enum KeyFamily {
     /// carries one per decade of [`DECADES`] (weak: links records whose date is missing).
     #[serde(rename = "nfd")]
     NameFirstDecade,
+    /// One phonetic surname token + birth year, with no first-name part (weak: a missing or
+    /// unrelated first name together with an approximate or placeholder date).
+    #[serde(rename = "sny")]
+    SurnameYear,
+    /// Exact birth date + the first two or the last two letters of the surname (one typo in
+    /// the surname together with a missing or different first name).
+    #[serde(rename = "dsf")]
+    DateSurnameEnds,
 }
 
 /// The birth decades a record without a birth year is spread over (1920s to 2020s).
@@ -278,18 +286,20 @@ pub const DECADES: std::ops::RangeInclusive<u32> = 192..=202;
 pub const MAX_DATE_TOKENS: usize = 6;
 
 impl KeyFamily {
-    /// Every family of key set v3.
-    pub const ALL: [KeyFamily; 10] = [
+    /// Every family of key set v4, in declaration order (`ALL[f.index()] == f`).
+    pub const ALL: [KeyFamily; 12] = [
         KeyFamily::NameFirstDate,
         KeyFamily::PhoneticDate,
         KeyFamily::SurnameTokenDate,
         KeyFamily::FirstTokenDate,
+        KeyFamily::NameFirstDateSwapped,
         KeyFamily::SurnameTokenYear,
         KeyFamily::FirstTokenYear,
-        KeyFamily::NameFirstDateSwapped,
         KeyFamily::PhoneticYear,
         KeyFamily::NameFirstDayMonth,
         KeyFamily::NameFirstDecade,
+        KeyFamily::SurnameYear,
+        KeyFamily::DateSurnameEnds,
     ];
 
     /// The short code used on the wire and in the docs.
@@ -305,6 +315,8 @@ impl KeyFamily {
             KeyFamily::PhoneticYear => "nfy",
             KeyFamily::NameFirstDayMonth => "nfm",
             KeyFamily::NameFirstDecade => "nfd",
+            KeyFamily::SurnameYear => "sny",
+            KeyFamily::DateSurnameEnds => "dsf",
         }
     }
 
@@ -321,6 +333,7 @@ impl KeyFamily {
                 | KeyFamily::NameFirstDecade
                 | KeyFamily::SurnameTokenYear
                 | KeyFamily::FirstTokenYear
+                | KeyFamily::SurnameYear
         )
     }
 
@@ -524,6 +537,17 @@ impl MatchKeyDeriver {
                     add(family, &input, keys);
                 }
             }
+            // Either end of each surname as written: one typo leaves the other end intact.
+            for tokens in [&names.birth, &names.usage] {
+                if let Some(ends) = surname_ends(tokens) {
+                    for end in &ends {
+                        // Unwrap safety: names are normalised to ASCII letters.
+                        let end = std::str::from_utf8(end).expect("ASCII letters");
+                        input.start().field(end).field(ymd);
+                        add(KeyFamily::DateSurnameEnds, &input, keys);
+                    }
+                }
+            }
             if let (Some(surname_ph), Some(first_ph)) = (main_ph, first_ph) {
                 // Phonetic names: a date error together with a spelling variant still agrees.
                 let (d, m) = (date.day(), date.month());
@@ -542,6 +566,14 @@ impl MatchKeyDeriver {
                     .number(date.month(), 2)
                     .number(date.day(), 2);
                 add(KeyFamily::NameFirstDayMonth, &input, keys);
+            }
+        }
+        if let Some(year) = birth.year() {
+            // Surname tokens alone with the year: the only key of a record whose first name is
+            // missing and whose date is approximate.
+            for token in surname_tokens {
+                input.start().field(sk.get(token)).number(year as u32, 4);
+                add(KeyFamily::SurnameYear, &input, keys);
             }
         }
         if let (Some(surname_ph), Some(first_ph)) = (main_ph, first_ph) {
@@ -589,6 +621,18 @@ impl MatchKeyDeriver {
         }
         keys.sort_by_key(|kv| kv.family);
     }
+}
+
+/// The first two and the last two letters of a surname written as one word, each tagged
+/// (`^AB`, `YZ$`) so a prefix never equals a suffix; `None` under three letters.
+fn surname_ends(tokens: &[String]) -> Option<[[u8; 3]; 2]> {
+    let letters = || tokens.iter().flat_map(|t| t.bytes());
+    letters().nth(2)?;
+    let mut head = letters();
+    let mut tail = tokens.iter().rev().flat_map(|t| t.bytes().rev());
+    let (h0, h1) = (head.next()?, head.next()?);
+    let (t1, t0) = (tail.next()?, tail.next()?);
+    Some([[b'^', h0, h1], [t0, t1, b'$']])
 }
 
 /// The phonetic forms one identity's keys need, in one buffer (a handful of allocations per
@@ -850,6 +894,63 @@ mod tests {
         let undated = keys("Martin", "", "Sophie", "");
         assert!(shares(&maiden, &undated, KeyFamily::NameFirstDecade));
         assert_eq!(undated[&KeyFamily::NameFirstDecade].len(), DECADES.count());
+    }
+
+    #[test]
+    fn a_missing_first_name_or_a_surname_typo_still_shares_a_key() {
+        // Missing first name with a year-only date: the surname and year alone.
+        let full = keys("Clément", "", "Aïcha", "01/04/2021");
+        let year_only = keys("CLEMENT", "", "", "2021");
+        assert!(shares(&full, &year_only, KeyFamily::SurnameYear));
+        // Placeholder date (its year is real) with a missing first name.
+        let placeholder = keys("Meziane", "", "", "01/01/2016");
+        assert!(shares(
+            &keys("Meziane", "", "Karim", "2016"),
+            &placeholder,
+            KeyFamily::SurnameYear
+        ));
+        // Surname typo at either end and a missing first name, exact date: the other end agrees.
+        for (typo, right) in [("Looez", "Lopez"), ("Akya", "Kaya"), ("Clemen", "Clément")] {
+            let a = keys(typo, "", "", "03/08/2019");
+            let b = keys(right, "", "Christophe", "03/08/2019");
+            assert!(shares(&a, &b, KeyFamily::DateSurnameEnds), "{typo}");
+            // Another day gives nothing.
+            let other_day = keys(right, "", "Christophe", "04/08/2019");
+            assert!(
+                !shares(&a, &other_day, KeyFamily::DateSurnameEnds),
+                "{typo}"
+            );
+        }
+        // A prefix never meets a suffix; a name under three letters has no ends.
+        let ab = keys("Abxy", "", "", "03/08/2019");
+        let xyab = keys("Xyab", "", "", "03/08/2019");
+        assert!(!shares(&ab, &xyab, KeyFamily::DateSurnameEnds));
+        assert_eq!(surname_ends(&["AB".into()]), None);
+        assert_eq!(
+            surname_ends(&["DA".into(), "SILVA".into()]),
+            Some([*b"^DA", *b"VA$"])
+        );
+    }
+
+    #[test]
+    fn every_family_has_its_own_sub_key_except_shared_domains() {
+        for (i, family) in KeyFamily::ALL.iter().enumerate() {
+            assert_eq!(family.index(), i, "{family:?} out of order in ALL");
+        }
+        // The same token typed as a surname or as a first name gives one value (shared domain).
+        let a = keys("Karim", "", "Dupont", "1987");
+        let b = keys("Dupont", "", "Kevin", "1987");
+        let year_tokens = |k: &MatchKeys| -> Vec<String> {
+            [KeyFamily::SurnameTokenYear, KeyFamily::FirstTokenYear]
+                .iter()
+                .flat_map(|f| k.get(f).cloned().unwrap_or_default())
+                .collect()
+        };
+        let (ta, tb) = (year_tokens(&a), year_tokens(&b));
+        assert!(
+            ta.iter().any(|v| tb.contains(v)),
+            "tsy and tfy share one domain"
+        );
     }
 
     #[test]

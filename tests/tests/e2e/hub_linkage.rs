@@ -53,7 +53,7 @@ fn batch(deriver: &MatchKeyDeriver, operator: &str, period: &str, rows: &[Typed]
         rejected_count: 0,
         key_epoch: 1,
         template_version: 1,
-        key_set_version: 3,
+        key_set_version: i64::from(synchro_shared::pseudonym::KEY_SET_VERSION),
         agent_version: "test".to_string(),
         received_at: 1_790_000_000,
         records: rows
