@@ -84,17 +84,50 @@ const PATTERNS: usize = IDENTITY_LEVELS.len() * YEAR_LEVELS.len();
 const STRONG_DATE_LEVEL: u8 = 4;
 /// The level of a surname token and exact date whose first names start differently: twins?
 const TWINS_LEVEL: u8 = 9;
+/// Which evidence may only count against a merge at one identity level.
+#[derive(Clone, Copy, Default)]
+struct AgainstOnly {
+    pattern: bool,
+    traits: bool,
+    rare_value: bool,
+}
+
 /// Levels where the keys contradict each other the way relatives do (twins: same surname and
-/// date, other first name; father and son: same names, other exact date). A rare family name
-/// is shared by relatives too, so a rare deciding value adds nothing there. Twins also share
-/// every household trait, so agreeing traits add nothing at [`TWINS_LEVEL`] (nor at the
-/// weakest contradiction, names alike within a decade with two different real dates); a date
-/// typo's traits still count, since typos are common and relatives with the same names are not.
-fn points_to_a_relative(identity: u8) -> bool {
-    matches!(
-        identity,
-        TWINS_LEVEL | DATES_DIFFER_LEVEL | DECADE_DATES_DIFFER_LEVEL
-    )
+/// date, other first name; father and son: same names, other exact date). EM treats the other
+/// evidence as independent of the keys, which fails for relatives:
+/// - a rare family name is shared by relatives too, so a rare deciding value adds nothing at
+///   any of these levels;
+/// - twins share every household trait, so agreeing traits add nothing at [`TWINS_LEVEL`] (a
+///   date typo's traits still count: typos are common, relatives with the same names are not);
+/// - names alike within a decade with two different real dates, the weakest contradiction, is
+///   never evidence for a merge, whatever a small sample makes EM believe.
+fn against_only(identity: u8) -> AgainstOnly {
+    match identity {
+        TWINS_LEVEL => AgainstOnly {
+            traits: true,
+            rare_value: true,
+            ..AgainstOnly::default()
+        },
+        DATES_DIFFER_LEVEL => AgainstOnly {
+            rare_value: true,
+            ..AgainstOnly::default()
+        },
+        DECADE_DATES_DIFFER_LEVEL => AgainstOnly {
+            pattern: true,
+            traits: true,
+            rare_value: true,
+        },
+        _ => AgainstOnly::default(),
+    }
+}
+
+/// A weight, kept only where it counts against a merge when `against_only`.
+fn capped(weight: f64, against_only: bool) -> f64 {
+    if against_only {
+        weight.min(0.0)
+    } else {
+        weight
+    }
 }
 const DATES_DIFFER_LEVEL: u8 = 14;
 const DECADE_DATES_DIFFER_LEVEL: u8 = 16;
@@ -259,13 +292,7 @@ pub struct Contribution {
 impl Model {
     fn pattern_weight(&self, c: &Comparison) -> f64 {
         let w = (self.pattern_m[c.pattern()] / self.pattern_u[c.pattern()]).log2();
-        // Names alike within a decade but two different real dates is never evidence for a
-        // merge by itself, whatever a small sample makes EM believe.
-        if c.identity == DECADE_DATES_DIFFER_LEVEL {
-            w.min(0.0)
-        } else {
-            w
-        }
+        capped(w, against_only(c.identity).pattern)
     }
 
     fn tf_adjustment(&self, c: &Comparison, p: &LinkParams) -> f64 {
@@ -276,11 +303,7 @@ impl Model {
         let w = (mean / f64::from(c.value_count))
             .log2()
             .clamp(-p.tf_cap, p.tf_cap);
-        if points_to_a_relative(c.identity) {
-            w.min(0.0)
-        } else {
-            w
-        }
+        capped(w, against_only(c.identity).rare_value)
     }
 
     /// The match weight of a pair: log2 posterior odds.
@@ -300,11 +323,7 @@ impl Model {
     fn trait_weight(&self, c: &Comparison, t: usize) -> f64 {
         let l = c.traits[t] as usize;
         let w = (self.trait_m[t][l] / self.trait_u[t][l]).log2();
-        if matches!(c.identity, TWINS_LEVEL | DECADE_DATES_DIFFER_LEVEL) {
-            w.min(0.0)
-        } else {
-            w
-        }
+        capped(w, against_only(c.identity).traits)
     }
 
     /// The weight of a pair, term by term.

@@ -387,6 +387,19 @@ pub fn protected(count: usize) -> String {
     }
 }
 
+/// Writes "persons by number of {what}" as a table whose cells pass [`protected_distribution`].
+fn write_distribution(out: &mut String, what: &str, persons_by: &BTreeMap<usize, usize>) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "\n## Persons by number of {what}\n\n| {what} | persons |\n|---:|---:|"
+    );
+    let counts: Vec<usize> = persons_by.values().copied().collect();
+    for (n, shown) in persons_by.keys().zip(protected_distribution(&counts)) {
+        let _ = writeln!(out, "| {n} | {shown} |");
+    }
+}
+
 /// The cells of a distribution whose total is printed too. Small cells are hidden, then the
 /// smallest other non-zero cells (ties by position) until at least two cells are hidden and
 /// together hold at least the threshold: the total then tells neither a hidden cell's value
@@ -506,30 +519,8 @@ pub fn render_report(
             let _ = writeln!(out, "\n({} more events not shown)", events.len() - 50);
         }
     }
-    let _ = writeln!(
-        out,
-        "\n## Persons by number of operators\n\n| operators | persons |\n|---:|---:|"
-    );
-    let by_operators: Vec<usize> = current.persons_by_operators.values().copied().collect();
-    for (n, shown) in current
-        .persons_by_operators
-        .keys()
-        .zip(protected_distribution(&by_operators))
-    {
-        let _ = writeln!(out, "| {n} | {shown} |");
-    }
-    let _ = writeln!(
-        out,
-        "\n## Persons by number of records\n\n| records | persons |\n|---:|---:|"
-    );
-    let sizes: Vec<usize> = current.cluster_sizes.values().copied().collect();
-    for (n, shown) in current
-        .cluster_sizes
-        .keys()
-        .zip(protected_distribution(&sizes))
-    {
-        let _ = writeln!(out, "| {n} | {shown} |");
-    }
+    write_distribution(&mut out, "operators", &current.persons_by_operators);
+    write_distribution(&mut out, "records", &current.cluster_sizes);
     let _ = writeln!(
         out,
         "\n## Score distribution (log2 match weight of candidate pairs; threshold {:+.1})\n",

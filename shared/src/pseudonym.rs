@@ -269,12 +269,12 @@ pub enum KeyFamily {
     /// carries one per decade of [`DECADES`] (weak: links records whose date is missing).
     #[serde(rename = "nfd")]
     NameFirstDecade,
-    /// One phonetic surname token + birth year, with no first-name part (weak: a missing or
-    /// unrelated first name together with an approximate or placeholder date).
+    /// One phonetic surname token + birth year, with no first-name part (weak: a missing first
+    /// name together with an approximate or placeholder date; the hub counts it only then).
     #[serde(rename = "sny")]
     SurnameYear,
     /// Exact birth date + the first two or the last two letters of the surname (one typo in
-    /// the surname together with a missing or different first name).
+    /// the surname together with a missing first name; the hub counts it only then).
     #[serde(rename = "dsf")]
     DateSurnameEnds,
 }
