@@ -6,6 +6,7 @@
 //! is scored on the same records in the same run.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -41,6 +42,10 @@ pub struct EvalArgs {
     /// the generated data is fictitious and stays on this machine)
     #[arg(long, default_value_t = 0)]
     pub show_errors: usize,
+    /// Write each level's linkage nodes with their true person to DIR/<level>.nodes (development
+    /// aid: `cargo run --release -p synchro-hub --example relink` re-links them in seconds)
+    #[arg(long)]
+    pub dump_nodes: Option<PathBuf>,
 }
 
 struct LevelResult {
@@ -227,7 +232,7 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
     let links = hub.store.record_links().await?;
     let ids: Vec<usize> = links.iter().map(|l| l.person_id as usize).collect();
     // The development aid needs the records' keys, in the same order.
-    let nodes = if eval.show_errors > 0 {
+    let nodes = if eval.show_errors > 0 || eval.dump_nodes.is_some() {
         let mut loaded: HashMap<(String, String), crate::linkage::Node> = hub
             .store
             .linkage_nodes(&summary.period)
@@ -239,27 +244,9 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
             .iter()
             .filter_map(|l| loaded.remove(&(l.operator_id.clone(), l.record_ref.clone())))
             .collect();
-        let linked = crate::linkage::link_detailed(&nodes, &LinkParams::default());
-        let m = &linked.model;
-        eprintln!("MODEL lambda {:.4} pairs {}", m.lambda, m.pairs);
-        for (l, name) in crate::linkage::IDENTITY_LEVELS.iter().enumerate() {
-            let w: Vec<String> = (0..4)
-                .map(|y| {
-                    let k = l * 4 + y;
-                    format!("{:+.1}", (m.pattern_m[k] / m.pattern_u[k]).log2())
-                })
-                .collect();
-            eprintln!(
-                "  {name:<55} {} mean count {:.1}",
-                w.join(" "),
-                m.level_mean_count[l]
-            );
-        }
-        for (t, name) in crate::linkage::TRAITS.iter().enumerate() {
-            let w: Vec<String> = (0..3)
-                .map(|l| format!("{:+.1}", (m.trait_m[t][l] / m.trait_u[t][l]).log2()))
-                .collect();
-            eprintln!("  {name:<55} {}", w.join(" "));
+        if eval.show_errors > 0 {
+            let linked = crate::linkage::link_detailed(&nodes, &LinkParams::default());
+            eprint!("{}", linked.model.describe());
         }
         nodes
     } else {
@@ -287,6 +274,16 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
             None => i,
         };
         baseline_ids.push(b);
+    }
+    if let Some(dump) = &eval.dump_nodes {
+        std::fs::create_dir_all(dump)?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(
+            dump.join(format!("{}.nodes", name.replace(' ', "-"))),
+        )?);
+        for (node, label) in nodes.iter().zip(&labels) {
+            writeln!(out, "{label}\t{}", crate::linkage::node_line(node))?;
+        }
+        out.flush()?;
     }
     if args.show_errors > 0 {
         show_errors(&nodes, &ids, &labels, &refs, &clear, args.show_errors);
@@ -449,6 +446,7 @@ mod tests {
             months: 2,
             seed: 5,
             show_errors: 0,
+            dump_nodes: None,
         };
         let r = level(dir.path(), Dirtiness::Moderate, &args).await.unwrap();
         assert!(

@@ -50,7 +50,7 @@ const CROSS_YEAR: usize = 13;
 const NEED_FIRST_NAME: [usize; 6] = [NDF, PDF, TFD, NFY, NFD, TFY];
 
 /// Identity levels, strongest first: what the keys say about names and date.
-pub const IDENTITY_LEVELS: [&str; 18] = [
+pub const IDENTITY_LEVELS: [&str; 19] = [
     "name + first name + date (ndf)",
     "phonetic names + date (pdf)",
     "surname token and first-name token + date (tsd+tfd)",
@@ -65,7 +65,8 @@ pub const IDENTITY_LEVELS: [&str; 18] = [
     "names + year (nfy)",
     "one token + other initial + year (tsy/tfy)",
     "surname token + year (sny), a first name missing",
-    "names or token + year, exact dates differ",
+    "names + year, exact dates differ (nfy)",
+    "token + year, exact dates differ",
     "names + decade (nfd)",
     "names + decade, exact dates differ",
     "no key",
@@ -129,8 +130,13 @@ fn capped(weight: f64, against_only: bool) -> f64 {
         weight
     }
 }
-const DATES_DIFFER_LEVEL: u8 = 14;
-const DECADE_DATES_DIFFER_LEVEL: u8 = 16;
+/// Both names and the year agree, two exact dates differ: a digit typo in the day or month far
+/// more often than two people of one name born the same year (term frequency tells them apart).
+const NAMES_DATES_DIFFER_LEVEL: u8 = 14;
+const DATES_DIFFER_LEVEL: u8 = 15;
+const DECADE_DATES_DIFFER_LEVEL: u8 = 17;
+/// No key agrees.
+const NO_KEY_LEVEL: u8 = 18;
 /// The level of names + day and month with another year (nfm).
 const NAMES_DAY_MONTH_LEVEL: usize = 4;
 
@@ -238,6 +244,41 @@ pub fn add_profile(node: &mut Node, profile: &str) {
     }
 }
 
+/// One node as a line (operator, record reference, household, then its profile, tab-separated):
+/// what the linkage bench dumps so that parameters can be tried again without the agents.
+pub fn node_line(node: &Node) -> String {
+    let traits: Vec<&str> = node
+        .traits
+        .iter()
+        .map(|t| t.as_deref().unwrap_or(""))
+        .collect();
+    let keys: Vec<String> = node.keys.iter().map(|(f, v)| format!("{f}:{v}")).collect();
+    [
+        node.operator.clone(),
+        node.record_ref.clone(),
+        node.household_ref.clone().unwrap_or_default(),
+        node.sex.map(String::from).unwrap_or_default(),
+        node.birth_year.map(|y| y.to_string()).unwrap_or_default(),
+        u8::from(node.exact_date).to_string(),
+        traits.join("\t"),
+        keys.join(" "),
+    ]
+    .join("\t")
+}
+
+/// Reads a line written by [`node_line`].
+pub fn node_from_line(line: &str) -> Option<Node> {
+    let mut parts = line.splitn(4, '\t');
+    let mut node = Node {
+        operator: parts.next()?.to_string(),
+        record_ref: parts.next()?.to_string(),
+        household_ref: Some(parts.next()?.to_string()).filter(|h| !h.is_empty()),
+        ..Node::default()
+    };
+    add_profile(&mut node, parts.next()?);
+    Some(node)
+}
+
 /// The agreement pattern of one candidate pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Comparison {
@@ -324,6 +365,32 @@ impl Model {
         let l = c.traits[t] as usize;
         let w = (self.trait_m[t][l] / self.trait_u[t][l]).log2();
         capped(w, against_only(c.identity).traits)
+    }
+
+    /// The fitted weights, one line per identity level (log2 m/u by year level, mean count of
+    /// the deciding value) and per trait: what a developer reads to see what EM learnt.
+    pub fn describe(&self) -> String {
+        let mut out = format!("MODEL lambda {:.4} pairs {}\n", self.lambda, self.pairs);
+        for (l, name) in IDENTITY_LEVELS.iter().enumerate() {
+            let w: Vec<String> = (0..YEAR_LEVELS.len())
+                .map(|y| {
+                    let k = l * YEAR_LEVELS.len() + y;
+                    format!("{:+.1}", (self.pattern_m[k] / self.pattern_u[k]).log2())
+                })
+                .collect();
+            out += &format!(
+                "  {name:<55} {} mean count {:.1}\n",
+                w.join(" "),
+                self.level_mean_count[l]
+            );
+        }
+        for (t, name) in TRAITS.iter().enumerate() {
+            let w: Vec<String> = (0..TRAIT_LEVELS.len())
+                .map(|l| format!("{:+.1}", (self.trait_m[t][l] / self.trait_u[t][l]).log2()))
+                .collect();
+            out += &format!("  {name:<55} {}\n", w.join(" "));
+        }
+        out
     }
 
     /// The weight of a pair, term by term.
@@ -506,7 +573,14 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
         // missing: with both first names known and different, it is what strangers share.
         (10, agree[DSF])
     } else if agree[NFY] > 0 {
-        (if both_exact { DATES_DIFFER_LEVEL } else { 11 }, agree[NFY])
+        (
+            if both_exact {
+                NAMES_DATES_DIFFER_LEVEL
+            } else {
+                11
+            },
+            agree[NFY],
+        )
     } else if let Some(count) = [agree[TSY], agree[TFY], agree[CROSS_YEAR]]
         .into_iter()
         .filter(|&c| c > 0)
@@ -520,12 +594,12 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
             if both_exact {
                 DECADE_DATES_DIFFER_LEVEL
             } else {
-                15
+                16
             },
             agree[NFD],
         )
     } else {
-        (17, 0)
+        (NO_KEY_LEVEL, 0)
     };
     let year = match (na.birth_year, nb.birth_year) {
         (Some(p), Some(q)) if p == q => 0,
@@ -579,8 +653,8 @@ fn candidate_pairs(ix: &Indexed, max_block: usize) -> Vec<(u32, u32)> {
 /// and what a pattern seen too rarely to learn from falls back to.
 fn pattern_guess(pattern: usize) -> f64 {
     const IDENTITY: [f64; IDENTITY_LEVELS.len()] = [
-        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.4, 0.05, 0.4, 0.3, 0.3, 0.15, 0.05, 0.2, 0.02,
-        0.01,
+        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.4, 0.05, 0.4, 0.3, 0.3, 0.15, 0.3, 0.05, 0.2,
+        0.02, 0.01,
     ];
     const YEAR: [f64; 4] = [1.0, 0.6, 0.05, 0.8];
     let identity = pattern / YEAR_LEVELS.len();
@@ -681,6 +755,22 @@ pub fn estimate(comparisons: &[Comparison], p: &LinkParams) -> Model {
     model
 }
 
+/// Why a pair above the threshold was not merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Veto {
+    /// The person would exceed [`LinkParams::max_cluster`] records.
+    ClusterSize,
+    /// The person would hold both sexes.
+    Sexes,
+    /// The person's birth years would spread over more than [`LinkParams::max_year_span`].
+    YearSpan,
+    /// Two records one operator lists in the same household would become one person.
+    Household,
+    /// The pairs across the two persons, taken together, do not favour one person.
+    Evidence,
+}
+
 /// The outcome of linking: a person per node, the model and the links made.
 #[derive(Debug, Clone)]
 pub struct Linked {
@@ -688,8 +778,9 @@ pub struct Linked {
     pub person: Vec<usize>,
     /// The estimated model.
     pub model: Model,
-    /// Match weight of every candidate pair above the threshold, with whether it was merged.
-    pub links: Vec<(u32, u32, f64, bool)>,
+    /// Match weight of every candidate pair above the threshold, with the veto that kept its
+    /// records apart (`None`: merged).
+    pub links: Vec<(u32, u32, f64, Option<Veto>)>,
     /// Weights of all candidate pairs (for the score distribution).
     pub weights: Vec<f64>,
 }
@@ -702,6 +793,26 @@ pub fn link(nodes: &[Node], p: &LinkParams) -> Vec<usize> {
 /// The comparison of two nodes of a slice (for `linkage explain`).
 pub fn compare_nodes(nodes: &[Node], i: usize, j: usize) -> Comparison {
     compare(nodes, &index(nodes), i, j)
+}
+
+/// The comparisons of many pairs of one slice, and whether each pair shares a value that is
+/// blocked on (is a candidate pair): what the linkage bench's diagnosis needs.
+pub fn compare_pairs(
+    nodes: &[Node],
+    pairs: &[(usize, usize)],
+    p: &LinkParams,
+) -> Vec<(Comparison, bool)> {
+    let ix = index(nodes);
+    let blocked = |id: u32| (2..=p.max_block as u32).contains(&ix.counts[id as usize]);
+    pairs
+        .iter()
+        .map(|&(i, j)| {
+            let candidate = ix.keys[i]
+                .iter()
+                .any(|a| blocked(a.0) && ix.keys[j].iter().any(|b| b.0 == a.0));
+            (compare(nodes, &ix, i, j), candidate)
+        })
+        .collect()
 }
 
 /// How one key family compares between two records (for `linkage explain`).
@@ -804,8 +915,8 @@ fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkP
     let links = scored
         .into_iter()
         .map(|(w, i, j, strong)| {
-            let merged = clusters.merge(i as usize, j as usize, strong, p, &cross_weight);
-            (i, j, w, merged)
+            let veto = clusters.merge(i as usize, j as usize, strong, p, &cross_weight);
+            (i, j, w, veto)
         })
         .collect();
     Linked {
@@ -836,18 +947,18 @@ fn household_apart(
         let (a, b) = (&nodes[i], &nodes[j]);
         a.household_ref.is_some() && a.household_ref == b.household_ref && a.operator == b.operator
     };
-    let linked: HashSet<(usize, usize)> = pairs
+    let weight_of: HashMap<(usize, usize), f64> = pairs
         .iter()
         .zip(weights)
-        .filter(|&(&(i, j), &w)| w >= p.threshold && same_household(i as usize, j as usize))
-        .map(|(&(i, j), _)| (i as usize, j as usize))
+        .filter(|&(&(i, j), _)| same_household(i as usize, j as usize))
+        .map(|(&(i, j), &w)| ((i as usize, j as usize), w))
         .collect();
     let mut apart = Vec::new();
     for members in households.values() {
         for (x, &i) in members.iter().enumerate() {
             for &j in &members[x + 1..] {
                 let key = (i.min(j), i.max(j));
-                if !linked.contains(&key) {
+                if weight_of.get(&key).is_none_or(|&w| w < p.threshold) {
                     apart.push(key);
                 }
             }
@@ -918,9 +1029,9 @@ impl Clusters {
         }
     }
 
-    /// Merges the persons of two nodes unless a veto applies; true when merged (or already one).
-    /// A pair whose names agree with the day and month of birth (`strong_date`) may bridge a
-    /// typo in the year, so the year-span veto does not apply to it.
+    /// Merges the persons of two nodes unless a veto applies (returned; `None` when merged or
+    /// already one). A pair whose names agree with the day and month of birth (`strong_date`)
+    /// may bridge a typo in the year, so the year-span veto does not apply to it.
     fn merge(
         &mut self,
         i: usize,
@@ -928,31 +1039,31 @@ impl Clusters {
         strong_date: bool,
         p: &LinkParams,
         cross_weight: &impl Fn(usize, usize) -> f64,
-    ) -> bool {
+    ) -> Option<Veto> {
         let (a, b) = (self.find(i), self.find(j));
         if a == b {
-            return true;
+            return None;
         }
         if self.size[a] + self.size[b] > p.max_cluster {
-            return false;
+            return Some(Veto::ClusterSize);
         }
         let (sexes, years) = self.combined(a, b);
         if sexes.0 && sexes.1 {
-            return false;
+            return Some(Veto::Sexes);
         }
         if !strong_date && years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
-            return false;
+            return Some(Veto::YearSpan);
         }
         if self.kept_apart(a, b) {
-            return false;
+            return Some(Veto::Household);
         }
         if self.members[a].len() + self.members[b].len() > 2
             && !self.evidence_holds(a, b, cross_weight, p)
         {
-            return false;
+            return Some(Veto::Evidence);
         }
         self.unite(a, b, sexes, years);
-        true
+        None
     }
 
     /// All pairs across two persons taken together still favour one person: a single good
@@ -1207,12 +1318,28 @@ mod tests {
     }
 
     #[test]
+    fn a_day_typo_under_agreeing_names_is_told_from_a_shared_token() {
+        let mut nodes = background();
+        let base = nodes.len();
+        // Both dates exact and different, same year: full names agree (a digit typo in the
+        // day) or only one name token with the other's initial (often two strangers).
+        nodes.push(node("a", 'F', 1983, &[("nfy", "names83"), ("tsy", "tok83")]));
+        nodes.push(node("b", 'F', 1983, &[("nfy", "names83"), ("tsy", "tok83")]));
+        nodes.push(node("c", 'F', 1983, &[("tsy", "tok83")]));
+        let level = |i, j| IDENTITY_LEVELS[compare_nodes(&nodes, i, j).identity as usize];
+        assert_eq!(level(base, base + 1), "names + year, exact dates differ (nfy)");
+        assert_eq!(level(base, base + 2), "token + year, exact dates differ");
+        let guess = |l: u8| pattern_guess(usize::from(l) * YEAR_LEVELS.len());
+        assert!(guess(NAMES_DATES_DIFFER_LEVEL) > 4.0 * guess(DATES_DIFFER_LEVEL));
+    }
+
+    #[test]
     fn term_frequency_lowers_common_values() {
         let nodes = background();
         let linked = link_detailed(&nodes, &LinkParams::default());
         let p = LinkParams::default();
         let mut c = Comparison {
-            identity: 16,
+            identity: DECADE_DATES_DIFFER_LEVEL,
             year: 2,
             traits: [0, 2, 2, 2],
             value_count: 2,

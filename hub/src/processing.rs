@@ -320,7 +320,12 @@ fn summarise(
             .clamp(0.0, (bins - 1) as f64);
         distribution[b as usize].1 += 1;
     }
-    let merged: Vec<f64> = linked.links.iter().filter(|l| l.3).map(|l| l.2).collect();
+    let merged: Vec<f64> = linked
+        .links
+        .iter()
+        .filter(|l| l.3.is_none())
+        .map(|l| l.2)
+        .collect();
     // A weight is log2 posterior odds: the pair is false with probability 1 / (1 + 2^w).
     let false_share = if merged.is_empty() {
         0.0
