@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 /// Key families in the order used by the identity levels; `tsd` and `tfd` share one domain,
@@ -234,11 +235,18 @@ pub fn add_profile(node: &mut Node, profile: &str) {
             *slot = value.map(str::to_string);
         }
     }
+    // A record's later months repeat most keys: only those are looked up, in the sorted keys
+    // of the earlier months (a linear scan per key made loading quadratic in the key count).
+    let had = node.keys.len();
+    node.keys.sort_unstable();
     for pair in next().unwrap_or("").split(' ') {
         let Some((family, value)) = pair.split_once(':') else {
             continue;
         };
-        if !node.keys.iter().any(|(f, v)| f == family && v == value) {
+        let known = node.keys[..had]
+            .binary_search_by(|(f, v)| (f.as_str(), v.as_str()).cmp(&(family, value)))
+            .is_ok();
+        if !known {
             node.keys.push((family.to_string(), value.to_string()));
         }
     }
@@ -441,6 +449,10 @@ struct Indexed {
     operators: Vec<u32>,
     /// The node has a key that needs a first name (its first name is known).
     has_first: Vec<bool>,
+    /// Trait codes as small numbers (0: unknown), so a pair compares integers, not strings.
+    traits: Vec<[u32; 3]>,
+    /// Household as a number unique across operators (0: none).
+    households: Vec<u32>,
 }
 
 fn family_index(code: &str) -> Option<usize> {
@@ -456,8 +468,15 @@ fn domain(family: usize) -> usize {
 }
 
 fn index(nodes: &[Node]) -> Indexed {
-    let mut values: HashMap<(usize, &str), u32> = HashMap::new();
+    let key_total: usize = nodes.iter().map(|n| n.keys.len()).sum();
+    // Most values are held by one or two nodes: reserving avoids rehashing millions of entries.
+    let mut values: FxHashMap<(usize, &str), u32> =
+        FxHashMap::with_capacity_and_hasher(key_total / 2, Default::default());
     let mut operator_ids: HashMap<&str, u32> = HashMap::new();
+    let mut trait_ids: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut household_ids: FxHashMap<(&str, &str), u32> = FxHashMap::default();
+    let mut traits = Vec::with_capacity(nodes.len());
+    let mut households = Vec::with_capacity(nodes.len());
     let mut counts: Vec<u32> = Vec::new();
     let mut keys = Vec::with_capacity(nodes.len());
     let mut operators = Vec::with_capacity(nodes.len());
@@ -465,6 +484,18 @@ fn index(nodes: &[Node]) -> Indexed {
     for n in nodes {
         let next = operator_ids.len() as u32;
         operators.push(*operator_ids.entry(n.operator.as_str()).or_insert(next));
+        traits.push(n.traits.each_ref().map(|t| {
+            t.as_deref().map_or(0, |t| {
+                let next = trait_ids.len() as u32 + 1;
+                *trait_ids.entry(t).or_insert(next)
+            })
+        }));
+        households.push(n.household_ref.as_deref().map_or(0, |h| {
+            let next = household_ids.len() as u32 + 1;
+            *household_ids
+                .entry((n.operator.as_str(), h))
+                .or_insert(next)
+        }));
         let mut mine: Vec<(u32, u8)> = Vec::with_capacity(n.keys.len());
         for (f, v) in &n.keys {
             let Some(fi) = family_index(f) else { continue };
@@ -495,6 +526,8 @@ fn index(nodes: &[Node]) -> Indexed {
         counts,
         operators,
         has_first,
+        traits,
+        households,
     }
 }
 
@@ -503,6 +536,15 @@ fn trait_level<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> u8 {
         (Some(x), Some(y)) if x == y => 0,
         (Some(_), Some(_)) => 1,
         _ => 2,
+    }
+}
+
+/// Agree / differ / unknown of two interned codes (0: unknown).
+fn code_level(a: u32, b: u32) -> u8 {
+    match (a, b) {
+        (0, _) | (_, 0) => 2,
+        (x, y) if x == y => 0,
+        _ => 1,
     }
 }
 
@@ -612,9 +654,9 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
         year,
         traits: [
             trait_level(&na.sex, &nb.sex),
-            trait_level(&na.traits[0], &nb.traits[0]),
-            trait_level(&na.traits[1], &nb.traits[1]),
-            trait_level(&na.traits[2], &nb.traits[2]),
+            code_level(ix.traits[i][0], ix.traits[j][0]),
+            code_level(ix.traits[i][1], ix.traits[j][1]),
+            code_level(ix.traits[i][2], ix.traits[j][2]),
         ],
         value_count,
         same_operator: ix.operators[i] == ix.operators[j],
@@ -647,6 +689,30 @@ fn candidate_pairs(ix: &Indexed, max_block: usize) -> Vec<(u32, u32)> {
         .into_iter()
         .map(|p| ((p >> 32) as u32, p as u32))
         .collect()
+}
+
+/// The comparisons of all candidate pairs, on every core: the largest share of linking time.
+fn compare_all(nodes: &[Node], ix: &Indexed, pairs: &[(u32, u32)]) -> Vec<Comparison> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = pairs.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = pairs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&(i, j)| compare(nodes, ix, i as usize, j as usize))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(pairs.len());
+        for part in parts {
+            // A panic in a worker is a bug in `compare`: surface it where it happened.
+            all.extend(part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all
+    })
 }
 
 /// Domain prior of the match probability of an identity × year pattern: EM's starting point,
@@ -886,10 +952,7 @@ pub fn link_step(nodes: &[Node], fresh: &[bool], seeds: &[Option<i64>], p: &Link
 fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkParams) -> Linked {
     let ix = index(nodes);
     let pairs = candidate_pairs(&ix, p.max_block);
-    let comparisons: Vec<Comparison> = pairs
-        .iter()
-        .map(|&(i, j)| compare(nodes, &ix, i as usize, j as usize))
-        .collect();
+    let comparisons = compare_all(nodes, &ix, &pairs);
     let model = estimate(&comparisons, p);
     let weights: Vec<f64> = comparisons.iter().map(|c| model.weight(c, p)).collect();
     let mut scored: Vec<(f64, u32, u32, bool)> = pairs
@@ -900,7 +963,7 @@ fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkP
         .map(|((&(i, j), &w), c)| (w, i, j, c.identity <= STRONG_DATE_LEVEL))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut clusters = Clusters::new(nodes, &household_apart(nodes, &pairs, &weights, p));
+    let mut clusters = Clusters::new(nodes, &household_apart(&ix, &pairs, &weights, p));
     if let Some((fresh, seeds)) = step {
         let mut first_of: HashMap<i64, usize> = HashMap::new();
         for (i, seed) in seeds.iter().enumerate() {
@@ -932,25 +995,24 @@ fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkP
 /// links through other records may make one person. A household lists a person once, so
 /// only direct evidence can merge two of its records (an operator's duplicate entry).
 fn household_apart(
-    nodes: &[Node],
+    ix: &Indexed,
     pairs: &[(u32, u32)],
     weights: &[f64],
     p: &LinkParams,
 ) -> Vec<(usize, usize)> {
-    let mut households: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    for (i, n) in nodes.iter().enumerate() {
-        if let Some(h) = &n.household_ref {
-            households.entry((&n.operator, h)).or_default().push(i);
+    let mut households: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+    for (i, &h) in ix.households.iter().enumerate() {
+        if h != 0 {
+            households.entry(h).or_default().push(i);
         }
     }
-    let same_household = |i: usize, j: usize| {
-        let (a, b) = (&nodes[i], &nodes[j]);
-        a.household_ref.is_some() && a.household_ref == b.household_ref && a.operator == b.operator
+    let same_household = |i: u32, j: u32| {
+        ix.households[i as usize] != 0 && ix.households[i as usize] == ix.households[j as usize]
     };
-    let weight_of: HashMap<(usize, usize), f64> = pairs
+    let weight_of: FxHashMap<(usize, usize), f64> = pairs
         .iter()
         .zip(weights)
-        .filter(|&(&(i, j), _)| same_household(i as usize, j as usize))
+        .filter(|&(&(i, j), _)| same_household(i, j))
         .map(|(&(i, j), &w)| ((i as usize, j as usize), w))
         .collect();
     let mut apart = Vec::new();
@@ -1323,11 +1385,24 @@ mod tests {
         let base = nodes.len();
         // Both dates exact and different, same year: full names agree (a digit typo in the
         // day) or only one name token with the other's initial (often two strangers).
-        nodes.push(node("a", 'F', 1983, &[("nfy", "names83"), ("tsy", "tok83")]));
-        nodes.push(node("b", 'F', 1983, &[("nfy", "names83"), ("tsy", "tok83")]));
+        nodes.push(node(
+            "a",
+            'F',
+            1983,
+            &[("nfy", "names83"), ("tsy", "tok83")],
+        ));
+        nodes.push(node(
+            "b",
+            'F',
+            1983,
+            &[("nfy", "names83"), ("tsy", "tok83")],
+        ));
         nodes.push(node("c", 'F', 1983, &[("tsy", "tok83")]));
         let level = |i, j| IDENTITY_LEVELS[compare_nodes(&nodes, i, j).identity as usize];
-        assert_eq!(level(base, base + 1), "names + year, exact dates differ (nfy)");
+        assert_eq!(
+            level(base, base + 1),
+            "names + year, exact dates differ (nfy)"
+        );
         assert_eq!(level(base, base + 2), "token + year, exact dates differ");
         let guess = |l: u8| pattern_guess(usize::from(l) * YEAR_LEVELS.len());
         assert!(guess(NAMES_DATES_DIFFER_LEVEL) > 4.0 * guess(DATES_DIFFER_LEVEL));
