@@ -46,6 +46,10 @@ pub struct EvalArgs {
     /// aid: `cargo run --release -p synchro-hub --example relink` re-links them in seconds)
     #[arg(long)]
     pub dump_nodes: Option<PathBuf>,
+    /// Work in DIR and keep it (exports, keys, each level's hub) instead of a temporary folder,
+    /// so that `synchro-hub process --full --config DIR/<level>/hub/hub.toml` can be timed again
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
 }
 
 struct LevelResult {
@@ -382,9 +386,16 @@ fn show_errors(
 /// Runs both levels and prints the report.
 pub async fn bench_linkage(args: &EvalArgs) -> Result<()> {
     let temp = tempfile::tempdir()?;
+    let dir = match &args.keep {
+        Some(keep) => {
+            std::fs::create_dir_all(keep)?;
+            keep.as_path()
+        }
+        None => temp.path(),
+    };
     let mut results = Vec::new();
     for d in [Dirtiness::Moderate, Dirtiness::Very] {
-        results.push(level(temp.path(), d, args).await?);
+        results.push(level(dir, d, args).await?);
     }
     println!(
         "# synchro-hub bench-linkage\n\n{} persons, {} operators, {} months; records = one operator's record across months.\n",
@@ -447,6 +458,7 @@ mod tests {
             seed: 5,
             show_errors: 0,
             dump_nodes: None,
+            keep: None,
         };
         let r = level(dir.path(), Dirtiness::Moderate, &args).await.unwrap();
         assert!(

@@ -165,23 +165,21 @@ pub async fn process(
     // Nothing new since the last run: a deliberate re-run links everything again.
     let fresh_batches = fresh_batches.filter(|f| !f.is_empty());
     let step = fresh_batches.is_some();
-    let (nodes, fresh, before) = if let Some(fresh_batches) = &fresh_batches {
+    let (nodes, fresh, before, removed) = if let Some(fresh_batches) = &fresh_batches {
         let m = store
             .incremental_nodes(fresh_batches, params.max_block as i64)
             .await?;
-        (m.nodes, Some(m.fresh), m.previous)
+        (m.nodes, Some(m.fresh), m.previous, Vec::new())
     } else {
         let nodes = store.linkage_nodes(&period).await?;
-        let previous = store.record_ids().await?;
+        let mut previous = store.record_ids().await?;
         let before = nodes
             .iter()
-            .map(|n| {
-                previous
-                    .get(&(n.operator.clone(), n.record_ref.clone()))
-                    .copied()
-            })
+            .map(|n| previous.remove(&(n.operator.clone(), n.record_ref.clone())))
             .collect();
-        (nodes, None, before)
+        // Linked before, no longer stored (purged): their links go.
+        let removed: Vec<(String, String)> = previous.into_keys().collect();
+        (nodes, None, before, removed)
     };
     let load_seconds = started.elapsed().as_secs_f64();
     let link_start = Instant::now();
@@ -252,9 +250,11 @@ pub async fn process(
             })
         })
         .collect();
+    // Only links that changed are written: ids are stable, so a run rewrites a few rows.
     let links: Vec<RecordLink> = nodes
         .iter()
         .enumerate()
+        .filter(|&(i, _)| before[i] != Some((persons.ids[i], households.ids[i])))
         .map(|(i, n)| RecordLink {
             operator_id: n.operator.clone(),
             record_ref: n.record_ref.clone(),
@@ -274,6 +274,7 @@ pub async fn process(
         run_at: now,
         actor: actor.to_string(),
         links,
+        removed,
         partial: step,
         created: vec![
             ("person", persons.created),

@@ -208,9 +208,11 @@ pub struct LinkageRun {
     pub run_at: i64,
     /// Who ran it (audit actor).
     pub actor: String,
-    /// Every record's ids, or (`partial`) those of the records an incremental run linked.
+    /// The ids of every record whose ids are new or changed (others keep their stored link).
     pub links: Vec<RecordLink>,
-    /// An incremental run: `links` update the stored ones instead of replacing them all.
+    /// Records linked before that are no longer stored: their links are deleted.
+    pub removed: Vec<(String, String)>,
+    /// An incremental run: the territory-wide totals are read back from the stored links.
     pub partial: bool,
     /// Ids issued, per kind.
     pub created: Vec<(&'static str, Vec<i64>)>,
@@ -881,17 +883,17 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        if !run.partial {
-            sqlx::query("-- save_linkage_run(): clear\nDELETE FROM record_links")
+        for (operator_id, record_ref) in &run.removed {
+            sqlx::query("-- save_linkage_run(): removed\nDELETE FROM record_links WHERE operator_id = $1 AND record_ref = $2")
+                .bind(operator_id)
+                .bind(record_ref)
                 .execute(&mut *tx)
                 .await?;
         }
         for chunk in run.links.chunks(INSERT_CHUNK * 2) {
             let mut sql = String::from("-- save_linkage_run(): links\nINSERT INTO record_links (operator_id, record_ref, person_id, household_id) VALUES ");
             push_placeholders(&mut sql, chunk.len(), 4, self.backend);
-            if run.partial {
-                sql.push_str(" ON CONFLICT (operator_id, record_ref) DO UPDATE SET person_id = excluded.person_id, household_id = excluded.household_id");
-            }
+            sql.push_str(" ON CONFLICT (operator_id, record_ref) DO UPDATE SET person_id = excluded.person_id, household_id = excluded.household_id");
             let mut q = sqlx::query(&sql);
             for l in chunk {
                 q = q
