@@ -28,8 +28,9 @@ use serde::Serialize;
 
 /// Key families in the order used by the identity levels; `tsd` and `tfd` share one domain,
 /// as do `tsy` and `tfy`.
-pub const FAMILIES: [&str; 12] = [
-    "ndf", "pdf", "tsd", "tfd", "ndx", "nfm", "nfy", "nfd", "tsy", "tfy", "sny", "dsf",
+pub const FAMILIES: [&str; 14] = [
+    "ndf", "pdf", "tsd", "tfd", "ndx", "nfm", "nfy", "nfd", "tsy", "tfy", "sny", "dsf", "nym",
+    "nyd",
 ];
 const NDF: usize = 0;
 const PDF: usize = 1;
@@ -43,20 +44,23 @@ const TSY: usize = 8;
 const TFY: usize = 9;
 const SNY: usize = 10;
 const DSF: usize = 11;
+const NYM: usize = 12;
+const NYD: usize = 13;
 /// Pseudo-family of a token + date agreeing across the surname and first-name tags.
-const CROSS: usize = 12;
+const CROSS: usize = 14;
 /// Pseudo-family of a token + initial + year agreeing across the two tags.
-const CROSS_YEAR: usize = 13;
+const CROSS_YEAR: usize = 15;
 /// Families whose keys exist only when the record has a first name.
-const NEED_FIRST_NAME: [usize; 6] = [NDF, PDF, TFD, NFY, NFD, TFY];
+const NEED_FIRST_NAME: [usize; 8] = [NDF, PDF, TFD, NFY, NFD, TFY, NYM, NYD];
 
 /// Identity levels, strongest first: what the keys say about names and date.
-pub const IDENTITY_LEVELS: [&str; 18] = [
+pub const IDENTITY_LEVELS: [&str; 19] = [
     "name + first name + date (ndf)",
     "phonetic names + date (pdf)",
     "surname token and first-name token + date (tsd+tfd)",
     "names + date, day and month swapped (ndx)",
     "names + day and month, year differs (nfm)",
+    "names + year and month or day, the other differs (nym/nyd)",
     "one token + date, name fields swapped",
     "surname token + date (tsd), a first name missing",
     "first-name token + date (tfd)",
@@ -84,7 +88,7 @@ const PATTERNS: usize = IDENTITY_LEVELS.len() * YEAR_LEVELS.len();
 /// Identity levels up to this one agree on names and at least the day and month of birth.
 const STRONG_DATE_LEVEL: u8 = 4;
 /// The level of a surname token and exact date whose first names start differently: twins?
-const TWINS_LEVEL: u8 = 9;
+const TWINS_LEVEL: u8 = 10;
 /// Which evidence may only count against a merge at one identity level.
 #[derive(Clone, Copy, Default)]
 struct AgainstOnly {
@@ -133,12 +137,14 @@ fn capped(weight: f64, against_only: bool) -> f64 {
 /// Names or a token and the year agree, two exact dates differ. Pooled on purpose: split off,
 /// names + year learnt a positive weight from typo-ridden data and joined two namesakes born
 /// the same year (see docs/linkage.md).
-const DATES_DIFFER_LEVEL: u8 = 14;
-const DECADE_DATES_DIFFER_LEVEL: u8 = 16;
+const DATES_DIFFER_LEVEL: u8 = 15;
+const DECADE_DATES_DIFFER_LEVEL: u8 = 17;
 /// No key agrees.
-const NO_KEY_LEVEL: u8 = 17;
+const NO_KEY_LEVEL: u8 = 18;
 /// The level of names + day and month with another year (nfm).
 const NAMES_DAY_MONTH_LEVEL: usize = 4;
+/// Names, year and the month or the day agree, the other differs: one digit typed wrong.
+const NAMES_YEAR_PART_LEVEL: u8 = 5;
 
 /// Linkage parameters (`[linkage]` in hub.toml).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -596,39 +602,45 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
         (3, agree[NDX])
     } else if agree[NFM] > 0 {
         (4, agree[NFM])
+    } else if let Some(count) = [agree[NYM], agree[NYD]]
+        .into_iter()
+        .filter(|&c| c > 0)
+        .min()
+    {
+        (NAMES_YEAR_PART_LEVEL, count)
     } else if agree[CROSS] > 0 {
-        (5, agree[CROSS])
+        (6, agree[CROSS])
     } else if agree[TSD] > 0 {
         // Both first names known (with the date) yet none agrees: a misspelt first name when
         // they start alike, else twins or siblings.
         let level = match (both_first, same_initial) {
-            (false, _) => 6,
-            (true, true) => 8,
+            (false, _) => 7,
+            (true, true) => 9,
             (true, false) => TWINS_LEVEL,
         };
         (level, agree[TSD])
     } else if agree[TFD] > 0 {
-        (7, agree[TFD])
+        (8, agree[TFD])
     } else if agree[DSF] > 0 && !both_first {
         // A surname end or a surname token alone is evidence only when a first name is
         // missing: with both first names known and different, it is what strangers share.
-        (10, agree[DSF])
+        (11, agree[DSF])
     } else if agree[NFY] > 0 {
-        (if both_exact { DATES_DIFFER_LEVEL } else { 11 }, agree[NFY])
+        (if both_exact { DATES_DIFFER_LEVEL } else { 12 }, agree[NFY])
     } else if let Some(count) = [agree[TSY], agree[TFY], agree[CROSS_YEAR]]
         .into_iter()
         .filter(|&c| c > 0)
         .min()
     {
-        (if both_exact { DATES_DIFFER_LEVEL } else { 12 }, count)
+        (if both_exact { DATES_DIFFER_LEVEL } else { 13 }, count)
     } else if agree[SNY] > 0 && !both_first {
-        (if both_exact { DATES_DIFFER_LEVEL } else { 13 }, agree[SNY])
+        (if both_exact { DATES_DIFFER_LEVEL } else { 14 }, agree[SNY])
     } else if agree[NFD] > 0 {
         (
             if both_exact {
                 DECADE_DATES_DIFFER_LEVEL
             } else {
-                15
+                16
             },
             agree[NFD],
         )
@@ -711,8 +723,8 @@ fn compare_all(nodes: &[Node], ix: &Indexed, pairs: &[(u32, u32)]) -> Vec<Compar
 /// and what a pattern seen too rarely to learn from falls back to.
 fn pattern_guess(pattern: usize) -> f64 {
     const IDENTITY: [f64; IDENTITY_LEVELS.len()] = [
-        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.6, 0.6, 0.4, 0.05, 0.4, 0.3, 0.3, 0.15, 0.05, 0.2, 0.02,
-        0.01,
+        0.99, 0.97, 0.95, 0.9, 0.7, 0.8, 0.8, 0.6, 0.6, 0.4, 0.05, 0.4, 0.3, 0.3, 0.15, 0.05, 0.2,
+        0.02, 0.01,
     ];
     const YEAR: [f64; 4] = [1.0, 0.6, 0.05, 0.8];
     let identity = pattern / YEAR_LEVELS.len();
@@ -1369,7 +1381,10 @@ mod tests {
         nodes.push(node("a", 'F', 1983, &[("tsd", "ioana"), ("tfd", "keita")]));
         nodes.push(node("b", 'F', 1983, &[("tsd", "keita"), ("tfd", "ioana")]));
         let c = compare_nodes(&nodes, base, base + 1);
-        assert_eq!(IDENTITY_LEVELS[c.identity as usize], IDENTITY_LEVELS[5]);
+        assert_eq!(
+            IDENTITY_LEVELS[c.identity as usize],
+            "one token + date, name fields swapped"
+        );
     }
 
     #[test]

@@ -110,6 +110,16 @@ fn projection(
             Part::Full,
             format!("{}-{}", p.month, p.day),
         ),
+        "nym" => (
+            format!("{s} {f}"),
+            Part::Full,
+            format!("{}-{}", p.year, p.month),
+        ),
+        "nyd" => (
+            format!("{s} {f}"),
+            Part::Full,
+            format!("{}--{}", p.year, p.day),
+        ),
         "tsy" => (s, Part::Surname, format!("{} {}", prefix(&f), p.year)),
         "tfy" => (f, Part::First, format!("{} {}", prefix(&s), p.year)),
         "sny" => (s, Part::Surname, p.year.to_string()),

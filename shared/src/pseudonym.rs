@@ -23,7 +23,7 @@ use crate::normalise::{
 };
 
 /// Version of the match-key set; travels in every batch header.
-pub const KEY_SET_VERSION: u32 = 4;
+pub const KEY_SET_VERSION: u32 = 5;
 
 /// Bytes kept from each HMAC output: 96 bits. With 10^7 values in one family the chance of any
 /// accidental collision is about 10^-14, and a shorter value keeps batches small.
@@ -228,7 +228,7 @@ impl ReferenceSecret {
     }
 }
 
-/// A family of match keys: which identity parts it combines (key set v4).
+/// A family of match keys: which identity parts it combines (key set v5).
 ///
 /// Every family combines at least one name with at least one date part, except that a record
 /// with no birth year at all spreads its name pair over every decade (see [`KeyFamily::NameFirstDecade`]).
@@ -277,6 +277,12 @@ pub enum KeyFamily {
     /// the surname together with a missing first name; the hub counts it only then).
     #[serde(rename = "dsf")]
     DateSurnameEnds,
+    /// Phonetic surname + phonetic first name + birth year and month (a typo in the day).
+    #[serde(rename = "nym")]
+    NameFirstYearMonth,
+    /// Phonetic surname + phonetic first name + birth year and day (a typo in the month).
+    #[serde(rename = "nyd")]
+    NameFirstYearDay,
 }
 
 /// The birth decades a record without a birth year is spread over (1920s to 2020s).
@@ -286,8 +292,8 @@ pub const DECADES: std::ops::RangeInclusive<u32> = 192..=202;
 pub const MAX_DATE_TOKENS: usize = 6;
 
 impl KeyFamily {
-    /// Every family of key set v4, in declaration order (`ALL[f.index()] == f`).
-    pub const ALL: [KeyFamily; 12] = [
+    /// Every family of key set v5, in declaration order (`ALL[f.index()] == f`).
+    pub const ALL: [KeyFamily; 14] = [
         KeyFamily::NameFirstDate,
         KeyFamily::PhoneticDate,
         KeyFamily::SurnameTokenDate,
@@ -300,6 +306,8 @@ impl KeyFamily {
         KeyFamily::NameFirstDecade,
         KeyFamily::SurnameYear,
         KeyFamily::DateSurnameEnds,
+        KeyFamily::NameFirstYearMonth,
+        KeyFamily::NameFirstYearDay,
     ];
 
     /// The short code used on the wire and in the docs.
@@ -317,6 +325,8 @@ impl KeyFamily {
             KeyFamily::NameFirstDecade => "nfd",
             KeyFamily::SurnameYear => "sny",
             KeyFamily::DateSurnameEnds => "dsf",
+            KeyFamily::NameFirstYearMonth => "nym",
+            KeyFamily::NameFirstYearDay => "nyd",
         }
     }
 
@@ -566,6 +576,20 @@ impl MatchKeyDeriver {
                     .number(date.month(), 2)
                     .number(date.day(), 2);
                 add(KeyFamily::NameFirstDayMonth, &input, keys);
+                // One digit typed wrong in the day or in the month leaves the other with the
+                // year: a typo, where two different dates under one name are namesakes.
+                input
+                    .start()
+                    .unordered(surname_ph, first_ph)
+                    .number(date.year() as u32, 4)
+                    .number(date.month(), 2);
+                add(KeyFamily::NameFirstYearMonth, &input, keys);
+                input
+                    .start()
+                    .unordered(surname_ph, first_ph)
+                    .number(date.year() as u32, 4)
+                    .number(date.day(), 2);
+                add(KeyFamily::NameFirstYearDay, &input, keys);
             }
         }
         if let Some(year) = birth.year() {

@@ -12,7 +12,7 @@ use synchro_shared::pseudonym::{
 };
 use synchro_shared::template::Sex;
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/match_keys_v4.json");
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/match_keys_v5.json");
 
 /// (birth name, usage name, first names, birth date, sex)
 const CASES: &[(&str, &str, &str, &str, &str)] = &[
