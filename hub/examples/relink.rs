@@ -1,6 +1,6 @@
 //! Development aid: re-links a node dump written by `synchro-hub bench-linkage --dump-nodes DIR`
-//! with other parameters, scores it against the true persons the dump carries and says why the
-//! true pairs it missed were missed.
+//! with other parameters, scores it against the true persons the dump carries and says why
+//! persons were split (no shared blocking value, weight under the threshold, or which veto).
 //!
 //! `cargo run --release -p synchro-hub --example relink -- DIR/moderate.nodes [key=value ...]`
 //! where each key is a `[linkage]` option of hub.toml (`threshold=0.5 max_block=80`).

@@ -352,7 +352,7 @@ fn show_errors(
             .keys
             .iter()
             .filter(|k| nodes[b].keys.contains(k))
-            .map(|k| k.0.as_str())
+            .map(|k| k.code())
             .collect();
         f.dedup();
         f.join(",")

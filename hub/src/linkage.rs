@@ -197,8 +197,60 @@ pub struct Node {
     pub exact_date: bool,
     /// Nationality group, household role and administrative status codes.
     pub traits: [Option<String>; 3],
-    /// (family code, stored key value).
-    pub keys: Vec<(String, String)>,
+    /// The stored match keys.
+    pub keys: Vec<NodeKey>,
+}
+
+/// One stored match key as linkage holds it: its family (index into [`FAMILIES`]) and its
+/// value as a number (the hub's values are 128 random bits: compared and hashed as integers,
+/// not as text, and held without an allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeKey {
+    /// Index into [`FAMILIES`].
+    pub family: u8,
+    /// The stored value.
+    pub value: u128,
+}
+
+impl NodeKey {
+    /// A stored (family code, value) pair; `None` for a family this hub does not compare.
+    pub fn parse(family: &str, value: &str) -> Option<NodeKey> {
+        Some(NodeKey {
+            family: family_index(family)? as u8,
+            value: value_bits(value),
+        })
+    }
+
+    /// The family code.
+    pub fn code(&self) -> &'static str {
+        FAMILIES[usize::from(self.family)]
+    }
+
+    /// The value as stored (base64url of its 128 bits).
+    pub fn value_text(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.value.to_be_bytes())
+    }
+}
+
+/// The 128 bits of a stored value (base64url of 16 bytes, as the hub's second keyed pass
+/// writes it); any other text (hand-built test data) is represented by a digest of it.
+fn value_bits(value: &str) -> u128 {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 18];
+    if value.len() == 22 {
+        if let Ok(16) =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(value, &mut bytes)
+        {
+            let mut exact = [0u8; 16];
+            exact.copy_from_slice(&bytes[..16]);
+            return u128::from_be_bytes(exact);
+        }
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest.as_ref()[..16]);
+    u128::from_be_bytes(first)
 }
 
 /// Attribute codes a node compares, as named in the stored record's JSON.
@@ -248,11 +300,11 @@ pub fn add_profile(node: &mut Node, profile: &str) {
         let Some((family, value)) = pair.split_once(':') else {
             continue;
         };
-        let known = node.keys[..had]
-            .binary_search_by(|(f, v)| (f.as_str(), v.as_str()).cmp(&(family, value)))
-            .is_ok();
-        if !known {
-            node.keys.push((family.to_string(), value.to_string()));
+        let Some(key) = NodeKey::parse(family, value) else {
+            continue;
+        };
+        if node.keys[..had].binary_search(&key).is_err() {
+            node.keys.push(key);
         }
     }
 }
@@ -265,7 +317,11 @@ pub fn node_line(node: &Node) -> String {
         .iter()
         .map(|t| t.as_deref().unwrap_or(""))
         .collect();
-    let keys: Vec<String> = node.keys.iter().map(|(f, v)| format!("{f}:{v}")).collect();
+    let keys: Vec<String> = node
+        .keys
+        .iter()
+        .map(|k| format!("{}:{}", k.code(), k.value_text()))
+        .collect();
     [
         node.operator.clone(),
         node.record_ref.clone(),
@@ -475,7 +531,7 @@ fn domain(family: usize) -> usize {
 fn index(nodes: &[Node]) -> Indexed {
     let key_total: usize = nodes.iter().map(|n| n.keys.len()).sum();
     // Most values are held by one or two nodes: reserving avoids rehashing millions of entries.
-    let mut values: FxHashMap<(usize, &str), u32> =
+    let mut values: FxHashMap<(usize, u128), u32> =
         FxHashMap::with_capacity_and_hasher(key_total / 2, Default::default());
     let mut operator_ids: HashMap<&str, u32> = HashMap::new();
     let mut trait_ids: FxHashMap<&str, u32> = FxHashMap::default();
@@ -502,10 +558,10 @@ fn index(nodes: &[Node]) -> Indexed {
                 .or_insert(next)
         }));
         let mut mine: Vec<(u32, u8)> = Vec::with_capacity(n.keys.len());
-        for (f, v) in &n.keys {
-            let Some(fi) = family_index(f) else { continue };
+        for k in &n.keys {
+            let fi = usize::from(k.family);
             let next = values.len() as u32;
-            let id = *values.entry((domain(fi), v.as_str())).or_insert(next);
+            let id = *values.entry((domain(fi), k.value)).or_insert(next);
             if id as usize == counts.len() {
                 counts.push(0);
             }
@@ -901,18 +957,18 @@ pub enum KeyAgreement {
 /// The agreement of every key family between two records; `tsd`/`tfd` and `tsy`/`tfy` share a
 /// domain, so a value shared across the two tags (swapped name fields) counts as agreeing.
 pub fn key_agreement(a: &Node, b: &Node) -> Vec<(&'static str, KeyAgreement)> {
-    let values = |n: &Node, fi: usize| -> Vec<String> {
+    let values = |n: &Node, fi: usize| -> Vec<u128> {
         n.keys
             .iter()
-            .filter(|(f, _)| family_index(f).is_some_and(|g| domain(g) == domain(fi)))
-            .map(|(_, v)| v.clone())
+            .filter(|k| domain(usize::from(k.family)) == domain(fi))
+            .map(|k| k.value)
             .collect()
     };
     FAMILIES
         .iter()
         .enumerate()
         .map(|(fi, code)| {
-            let own = |n: &Node| n.keys.iter().any(|(f, _)| f == code);
+            let own = |n: &Node| n.keys.iter().any(|k| k.code() == *code);
             let agreement = if !own(a) || !own(b) {
                 KeyAgreement::Absent
             } else {
@@ -1246,7 +1302,7 @@ mod tests {
             exact_date: true,
             keys: keys
                 .iter()
-                .map(|(f, v)| (f.to_string(), v.to_string()))
+                .map(|(f, v)| NodeKey::parse(f, v).expect("a known family"))
                 .collect(),
             ..Default::default()
         }

@@ -617,9 +617,10 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
             for k in &keys {
-                let kv = (k.get::<String, _>(0), k.get::<String, _>(1));
-                if !nodes[at].keys.contains(&kv) {
-                    nodes[at].keys.push(kv);
+                let parsed =
+                    crate::linkage::NodeKey::parse(&k.get::<String, _>(0), &k.get::<String, _>(1));
+                if let Some(key) = parsed.filter(|key| !nodes[at].keys.contains(key)) {
+                    nodes[at].keys.push(key);
                 }
             }
         }

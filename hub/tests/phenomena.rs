@@ -65,7 +65,11 @@ fn node_of(
     let keys = deriver
         .derive(&names, &birth)
         .into_iter()
-        .flat_map(|(f, values)| values.into_iter().map(move |v| (f.code().to_string(), v)))
+        .flat_map(|(f, values)| {
+            values
+                .into_iter()
+                .filter_map(move |v| synchro_hub::linkage::NodeKey::parse(f.code(), &v))
+        })
         .collect();
     Node {
         operator: operator.to_string(),
