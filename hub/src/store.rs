@@ -563,8 +563,7 @@ impl Store {
     /// Streams one row per record, reading the compact profile written at ingestion.
     pub async fn linkage_nodes(&self, up_to: &str) -> Result<Vec<crate::linkage::Node>> {
         use futures_util::TryStreamExt;
-        use std::collections::HashMap;
-        let mut index: HashMap<(String, String), usize> = HashMap::new();
+        let mut index: rustc_hash::FxHashMap<(String, String), usize> = Default::default();
         let mut nodes: Vec<crate::linkage::Node> = Vec::new();
         let mut rows = sqlx::query(
             "-- linkage_nodes(): records\nSELECT operator_id, record_ref, household_ref, linkage, batch_id, idx FROM records WHERE period <= $1 ORDER BY batch_id, idx",
@@ -833,7 +832,7 @@ impl Store {
     /// The last run's (person, household) ids keyed by (operator, record reference).
     pub async fn record_ids(
         &self,
-    ) -> Result<std::collections::HashMap<(String, String), (i64, i64)>> {
+    ) -> Result<rustc_hash::FxHashMap<(String, String), (i64, i64)>> {
         Ok(self
             .record_links()
             .await?
