@@ -47,7 +47,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub dump_nodes: Option<PathBuf>,
     /// Work in DIR and keep it (exports, keys, each level's hub) instead of a temporary folder,
-    /// so that `synchro-hub process --full --config DIR/<level>/hub/hub.toml` can be timed again
+    /// so that `synchro-hub process --full --config DIR/<level>/hub/hub.toml` can be timed again.
+    /// DIR also keeps the simulated operators' linkage secret: for generated data only
     #[arg(long)]
     pub keep: Option<PathBuf>,
 }
