@@ -830,9 +830,7 @@ impl Store {
     }
 
     /// The last run's (person, household) ids keyed by (operator, record reference).
-    pub async fn record_ids(
-        &self,
-    ) -> Result<rustc_hash::FxHashMap<(String, String), (i64, i64)>> {
+    pub async fn record_ids(&self) -> Result<rustc_hash::FxHashMap<(String, String), (i64, i64)>> {
         Ok(self
             .record_links()
             .await?
