@@ -813,8 +813,11 @@ pub fn estimate(comparisons: &[Comparison], p: &LinkParams) -> Model {
         s.0 += f64::from(c.value_count);
         s.1 += 1.0;
     }
-    let cells: Vec<((usize, [u8; 4]), f64, f64)> =
+    let mut cells: Vec<((usize, [u8; 4]), f64, f64)> =
         histogram.into_iter().map(|(k, (n, g))| (k, n, g)).collect();
+    // A fixed order: floating-point sums then do not depend on the hash map's random order,
+    // so the same records always give the same weights and the same persons.
+    cells.sort_unstable_by_key(|c| c.0);
     let mut posterior: Vec<f64> = cells.iter().map(|c| c.2).collect();
     let total: f64 = cells.iter().map(|c| c.1).sum::<f64>().max(1.0);
     // Pseudo-counts keep every probability positive. For a pattern they follow its domain prior
