@@ -1447,6 +1447,20 @@ mod tests {
     }
 
     #[test]
+    fn the_same_records_give_the_same_weights() {
+        let nodes = background();
+        let p = LinkParams::default();
+        let first = link_detailed(&nodes, &p);
+        for _ in 0..5 {
+            // Each run's hash maps get new random keys: the fitted model must not depend on them.
+            let again = link_detailed(&nodes, &p);
+            assert_eq!(first.model.pattern_m, again.model.pattern_m);
+            assert_eq!(first.model.trait_u, again.model.trait_u);
+            assert_eq!(first.person, again.person);
+        }
+    }
+
+    #[test]
     fn term_frequency_lowers_common_values() {
         let nodes = background();
         let linked = link_detailed(&nodes, &LinkParams::default());
