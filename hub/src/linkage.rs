@@ -261,17 +261,30 @@ const TRAIT_FIELDS: [&str; 3] = ["nat", "role", "adm"];
 /// space-separated `family:value` keys). Codes and keyed values hold no tab, space or colon.
 pub fn profile(attributes: &serde_json::Value, keys: &[(&str, String)]) -> String {
     let text = |field: &str| attributes[field].as_str().unwrap_or("").to_string();
-    let mut out = vec![
+    profile_line(
         text("sex"),
-        attributes["by"]
-            .as_i64()
-            .map(|y| y.to_string())
-            .unwrap_or_default(),
-        u8::from(attributes["dq"].as_str() == Some("exact")).to_string(),
+        attributes["by"].as_i64(),
+        attributes["dq"].as_str() == Some("exact"),
+        TRAIT_FIELDS.iter().map(|f| text(f)),
+        keys.iter().map(|(f, v)| format!("{f}:{v}")),
+    )
+}
+
+/// The profile's one layout, written from stored attributes or from a node.
+fn profile_line(
+    sex: String,
+    birth_year: Option<i64>,
+    exact_date: bool,
+    traits: impl Iterator<Item = String>,
+    keys: impl Iterator<Item = String>,
+) -> String {
+    let mut out = vec![
+        sex,
+        birth_year.map(|y| y.to_string()).unwrap_or_default(),
+        u8::from(exact_date).to_string(),
     ];
-    out.extend(TRAIT_FIELDS.iter().map(|f| text(f)));
-    let keys: Vec<String> = keys.iter().map(|(f, v)| format!("{f}:{v}")).collect();
-    out.push(keys.join(" "));
+    out.extend(traits);
+    out.push(keys.collect::<Vec<_>>().join(" "));
     out.join("\t")
 }
 
@@ -312,27 +325,20 @@ pub fn add_profile(node: &mut Node, profile: &str) {
 /// One node as a line (operator, record reference, household, then its profile, tab-separated):
 /// what the linkage bench dumps so that parameters can be tried again without the agents.
 pub fn node_line(node: &Node) -> String {
-    let traits: Vec<&str> = node
-        .traits
-        .iter()
-        .map(|t| t.as_deref().unwrap_or(""))
-        .collect();
-    let keys: Vec<String> = node
-        .keys
-        .iter()
-        .map(|k| format!("{}:{}", k.code(), k.value_text()))
-        .collect();
-    [
-        node.operator.clone(),
-        node.record_ref.clone(),
-        node.household_ref.clone().unwrap_or_default(),
+    let profile = profile_line(
         node.sex.map(String::from).unwrap_or_default(),
-        node.birth_year.map(|y| y.to_string()).unwrap_or_default(),
-        u8::from(node.exact_date).to_string(),
-        traits.join("\t"),
-        keys.join(" "),
-    ]
-    .join("\t")
+        node.birth_year.map(i64::from),
+        node.exact_date,
+        node.traits.iter().map(|t| t.clone().unwrap_or_default()),
+        node.keys
+            .iter()
+            .map(|k| format!("{}:{}", k.code(), k.value_text())),
+    );
+    let household = node.household_ref.as_deref().unwrap_or("");
+    format!(
+        "{}\t{}\t{household}\t{profile}",
+        node.operator, node.record_ref
+    )
 }
 
 /// Reads a line written by [`node_line`].
@@ -1458,6 +1464,21 @@ mod tests {
             assert_eq!(first.model.trait_u, again.model.trait_u);
             assert_eq!(first.person, again.person);
         }
+    }
+
+    #[test]
+    fn a_node_line_reads_back_as_the_same_node() {
+        let mut n = node("siao", 'F', 1983, &[("ndf", "a"), ("tsd", "b")]);
+        n.household_ref = Some("h_1".into());
+        n.traits[1] = Some("enfant".into());
+        let line = node_line(&n);
+        let back = node_from_line(&line).expect("a node");
+        assert_eq!(node_line(&back), line);
+        assert_eq!(
+            (back.sex, back.birth_year, back.exact_date),
+            (Some('F'), Some(1983), true)
+        );
+        assert_eq!(back.keys.len(), 2);
     }
 
     #[test]

@@ -570,26 +570,23 @@ impl MatchKeyDeriver {
                         .number(d.max(m), 2);
                     add(KeyFamily::NameFirstDateSwapped, &input, keys);
                 }
-                input
-                    .start()
-                    .unordered(surname_ph, first_ph)
-                    .number(date.month(), 2)
-                    .number(date.day(), 2);
-                add(KeyFamily::NameFirstDayMonth, &input, keys);
-                // One digit typed wrong in the day or in the month leaves the other with the
-                // year: a typo, where two different dates under one name are namesakes.
-                input
-                    .start()
-                    .unordered(surname_ph, first_ph)
-                    .number(date.year() as u32, 4)
-                    .number(date.month(), 2);
-                add(KeyFamily::NameFirstYearMonth, &input, keys);
-                input
-                    .start()
-                    .unordered(surname_ph, first_ph)
-                    .number(date.year() as u32, 4)
-                    .number(date.day(), 2);
-                add(KeyFamily::NameFirstYearDay, &input, keys);
+                // Names with two of the three date parts: a typo in the year (`nfm`), or one
+                // digit typed wrong in the day or the month (`nym`, `nyd`). Two unrelated dates
+                // under one name (namesakes) share none of them.
+                let (year, month, day) =
+                    ((date.year() as u32, 4), (date.month(), 2), (date.day(), 2));
+                for (family, (a, a_width), (b, b_width)) in [
+                    (KeyFamily::NameFirstDayMonth, month, day),
+                    (KeyFamily::NameFirstYearMonth, year, month),
+                    (KeyFamily::NameFirstYearDay, year, day),
+                ] {
+                    input
+                        .start()
+                        .unordered(surname_ph, first_ph)
+                        .number(a, a_width)
+                        .number(b, b_width);
+                    add(family, &input, keys);
+                }
             }
         }
         if let Some(year) = birth.year() {

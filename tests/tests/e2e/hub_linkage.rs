@@ -299,3 +299,52 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
         });
     }
 }
+
+#[test]
+fn a_full_run_drops_the_links_of_records_no_longer_stored_and_keeps_the_others() {
+    let t = Territory::new();
+    let deriver = MatchKeyDeriver::new(&LinkageSecret::generate(1));
+    let params = LinkParams::default();
+    for db in test_databases(t.dir.path()) {
+        let backend = db.backend;
+        block_on(async {
+            let store = connect(&db).await;
+            for id in ["siao", "ccas"] {
+                store
+                    .add_operator(&EnrolledOperator {
+                        id: id.to_string(),
+                        display_name: id.to_string(),
+                        signing_public_key: "unused".to_string(),
+                        age_recipient: "unused".to_string(),
+                        active: true,
+                        enrolled_at: 0,
+                    })
+                    .await
+                    .unwrap();
+            }
+            let mut september = background();
+            september.push(typed("siao", "gone", "Lefort", "Paul", "02/02/1971"));
+            ingest(&store, &deriver, "2026-09", &september).await;
+            process(&store, &params, None, true, "test", 1)
+                .await
+                .unwrap();
+            let before = ids(&store).await;
+            assert!(before.contains_key(&("siao".to_string(), "gone".to_string())));
+            // The SIAO resubmits September without that record: the batch is replaced.
+            ingest(&store, &deriver, "2026-09", &background()).await;
+            process(&store, &params, None, true, "test", 2)
+                .await
+                .unwrap();
+            let after = ids(&store).await;
+            assert!(
+                !after.contains_key(&("siao".to_string(), "gone".to_string())),
+                "{backend}: the record's link went with it"
+            );
+            assert_eq!(after.len(), before.len() - 1, "{backend}");
+            assert!(
+                after.iter().all(|(k, id)| before[k] == *id),
+                "{backend}: the other ids are unchanged"
+            );
+        });
+    }
+}
