@@ -141,6 +141,23 @@ async fn events(store: &Store, period: &str) -> BTreeMap<String, usize> {
     out
 }
 
+/// Enrols test operators (their keys are not used: batches go straight to the store).
+async fn enrol(store: &Store, operators: &[&str]) {
+    for id in operators {
+        store
+            .add_operator(&EnrolledOperator {
+                id: id.to_string(),
+                display_name: id.to_string(),
+                signing_public_key: "unused".to_string(),
+                age_recipient: "unused".to_string(),
+                active: true,
+                enrolled_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+}
+
 async fn connect(db: &synchro_tests::TestDatabase) -> Store {
     let password = db
         .password_file
@@ -158,19 +175,7 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
         let backend = db.backend;
         block_on(async {
             let store = connect(&db).await;
-            for id in ["siao", "ccas", "maraude"] {
-                store
-                    .add_operator(&EnrolledOperator {
-                        id: id.to_string(),
-                        display_name: id.to_string(),
-                        signing_public_key: "unused".to_string(),
-                        age_recipient: "unused".to_string(),
-                        active: true,
-                        enrolled_at: 0,
-                    })
-                    .await
-                    .unwrap();
-            }
+            enrol(&store, &["siao", "ccas", "maraude"]).await;
             // September: Karim Benali is known to the SIAO and the CCAS. The outreach team
             // typed another person's birth date in Julien Marchand's file: nothing proves him
             // the SIAO's Julien yet.
@@ -309,19 +314,7 @@ fn a_full_run_drops_the_links_of_records_no_longer_stored_and_keeps_the_others()
         let backend = db.backend;
         block_on(async {
             let store = connect(&db).await;
-            for id in ["siao", "ccas"] {
-                store
-                    .add_operator(&EnrolledOperator {
-                        id: id.to_string(),
-                        display_name: id.to_string(),
-                        signing_public_key: "unused".to_string(),
-                        age_recipient: "unused".to_string(),
-                        active: true,
-                        enrolled_at: 0,
-                    })
-                    .await
-                    .unwrap();
-            }
+            enrol(&store, &["siao", "ccas"]).await;
             let mut september = background();
             september.push(typed("siao", "gone", "Lefort", "Paul", "02/02/1971"));
             ingest(&store, &deriver, "2026-09", &september).await;
