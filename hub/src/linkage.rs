@@ -235,7 +235,7 @@ impl NodeKey {
 
 /// The 128 bits of a stored value (base64url of 16 bytes, as the hub's second keyed pass
 /// writes it); any other text (hand-built test data) is represented by a digest of it.
-fn value_bits(value: &str) -> u128 {
+pub fn value_bits(value: &str) -> u128 {
     use base64::Engine as _;
     let mut bytes = [0u8; 18];
     if value.len() == 22 {
@@ -376,7 +376,7 @@ impl Comparison {
 }
 
 /// Match and non-match probabilities of every level, estimated by EM.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Model {
     /// Prior share of candidate pairs that are matches.
     pub lambda: f64,
@@ -534,7 +534,49 @@ fn domain(family: usize) -> usize {
     }
 }
 
-fn index(nodes: &[Node]) -> Indexed {
+/// Holders of each keyed value across every stored record, by (domain, value): what an
+/// incremental run blocks on and weighs rare values with, instead of counting the few nodes it
+/// reads.
+pub type ValueCounts = FxHashMap<(usize, u128), u32>;
+
+/// The [`ValueCounts`] entry a key counts under (families of one domain share values).
+pub fn count_key(key: &NodeKey) -> (usize, u128) {
+    (domain(usize::from(key.family)), key.value)
+}
+
+/// The holders among `nodes` of each value a fresh node holds; a value in `common` (too common
+/// to follow, by value bits) counts its stored key rows instead. When `nodes` hold every stored
+/// holder of the other fresh values, these are the counts a full run would see.
+pub fn fresh_value_counts(
+    nodes: &[Node],
+    fresh: &[bool],
+    common: &FxHashMap<u128, u32>,
+) -> ValueCounts {
+    let mut counts = ValueCounts::default();
+    for n in nodes {
+        let mut mine: Vec<(usize, u128)> = n.keys.iter().map(count_key).collect();
+        mine.sort_unstable();
+        mine.dedup();
+        for k in mine {
+            *counts.entry(k).or_default() += 1;
+        }
+    }
+    let held: rustc_hash::FxHashSet<(usize, u128)> = nodes
+        .iter()
+        .zip(fresh)
+        .filter(|(_, f)| **f)
+        .flat_map(|(n, _)| n.keys.iter().map(count_key))
+        .collect();
+    counts.retain(|k, _| held.contains(k));
+    for (key, count) in counts.iter_mut() {
+        if let Some(&rows) = common.get(&key.1) {
+            *count = rows;
+        }
+    }
+    counts
+}
+
+fn index(nodes: &[Node], global: Option<&ValueCounts>) -> Indexed {
     let key_total: usize = nodes.iter().map(|n| n.keys.len()).sum();
     // Most values are held by one or two nodes: reserving avoids rehashing millions of entries.
     let mut values: FxHashMap<(usize, u128), u32> =
@@ -587,6 +629,13 @@ fn index(nodes: &[Node]) -> Indexed {
             }
         }
         keys.push(mine);
+    }
+    if let Some(global) = global {
+        for (key, &id) in &values {
+            if let Some(&n) = global.get(key) {
+                counts[id as usize] = n.max(counts[id as usize]);
+            }
+        }
     }
     Indexed {
         keys,
@@ -928,7 +977,7 @@ pub fn link(nodes: &[Node], p: &LinkParams) -> Vec<usize> {
 
 /// The comparison of two nodes of a slice (for `linkage explain`).
 pub fn compare_nodes(nodes: &[Node], i: usize, j: usize) -> Comparison {
-    compare(nodes, &index(nodes), i, j)
+    compare(nodes, &index(nodes, None), i, j)
 }
 
 /// The comparisons of many pairs of one slice, and whether each pair shares a value that is
@@ -938,7 +987,7 @@ pub fn compare_pairs(
     pairs: &[(usize, usize)],
     p: &LinkParams,
 ) -> Vec<(Comparison, bool)> {
-    let ix = index(nodes);
+    let ix = index(nodes, None);
     let blocked = |id: u32| (2..=p.max_block as u32).contains(&ix.counts[id as usize]);
     pairs
         .iter()
@@ -995,7 +1044,7 @@ pub fn key_agreement(a: &Node, b: &Node) -> Vec<(&'static str, KeyAgreement)> {
 
 /// Every candidate pair of node `i` (records sharing a blocking key), with its comparison.
 pub fn candidates_of(nodes: &[Node], i: usize, p: &LinkParams) -> Vec<(usize, Comparison)> {
-    let ix = index(nodes);
+    let ix = index(nodes, None);
     let mine: HashSet<u32> = ix.keys[i]
         .iter()
         .map(|k| k.0)
@@ -1014,16 +1063,59 @@ pub fn link_detailed(nodes: &[Node], p: &LinkParams) -> Linked {
 
 /// An incremental run: nodes that held one person in the last run (`seeds`, its id) start as one
 /// cluster, and only pairs with a node of the new month (`fresh`) are decided, so that earlier
-/// decisions stand and new evidence can still join or merge persons. EM learns from every pair.
-pub fn link_step(nodes: &[Node], fresh: &[bool], seeds: &[Option<i64>], p: &LinkParams) -> Linked {
-    link_inner(nodes, Some((fresh, seeds)), p)
+/// decisions stand and new evidence can still join or merge persons. The last full run's model
+/// weighs the pairs.
+pub fn link_step(nodes: &[Node], step: &Step<'_>, p: &LinkParams) -> Linked {
+    link_inner(nodes, Some(step), p)
 }
 
-fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkParams) -> Linked {
-    let ix = index(nodes);
+/// What an incremental run knows beyond the nodes it read.
+pub struct Step<'a> {
+    /// The node has a record in a batch received since the last run.
+    pub fresh: &'a [bool],
+    /// The node's person id in the last run, if any: persons start whole.
+    pub seeds: &'a [Option<i64>],
+    /// The model the last full run estimated on every record (EM on a few nodes would not
+    /// represent the territory).
+    pub model: &'a Model,
+    /// Holders of the fresh records' values across every stored record.
+    pub counts: &'a ValueCounts,
+}
+
+/// Nodes that could join a fresh node: those with a pair above the threshold with one (the
+/// fresh nodes included). An incremental run reads the whole persons of these only, not of
+/// every record that merely shares a common value.
+pub fn step_partners(
+    nodes: &[Node],
+    fresh: &[bool],
+    model: &Model,
+    counts: &ValueCounts,
+    p: &LinkParams,
+) -> Vec<bool> {
+    let ix = index(nodes, Some(counts));
+    let pairs: Vec<(u32, u32)> = candidate_pairs(&ix, p.max_block)
+        .into_iter()
+        .filter(|&(i, j)| fresh[i as usize] || fresh[j as usize])
+        .collect();
+    let comparisons = compare_all(nodes, &ix, &pairs);
+    let mut partner = fresh.to_vec();
+    for (&(i, j), c) in pairs.iter().zip(&comparisons) {
+        if model.weight(c, p) >= p.threshold {
+            partner[i as usize] = true;
+            partner[j as usize] = true;
+        }
+    }
+    partner
+}
+
+fn link_inner(nodes: &[Node], step: Option<&Step<'_>>, p: &LinkParams) -> Linked {
+    let ix = index(nodes, step.map(|s| s.counts));
     let pairs = candidate_pairs(&ix, p.max_block);
     let comparisons = compare_all(nodes, &ix, &pairs);
-    let model = estimate(&comparisons, p);
+    let model = match step {
+        Some(step) => step.model.clone(),
+        None => estimate(&comparisons, p),
+    };
     let weights: Vec<f64> = comparisons.iter().map(|c| model.weight(c, p)).collect();
     let mut scored: Vec<(f64, u32, u32, bool)> = pairs
         .iter()
@@ -1034,15 +1126,15 @@ fn link_inner(nodes: &[Node], step: Option<(&[bool], &[Option<i64>])>, p: &LinkP
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut clusters = Clusters::new(nodes, &household_apart(&ix, &pairs, &weights, p));
-    if let Some((fresh, seeds)) = step {
+    if let Some(step) = step {
         let mut first_of: HashMap<i64, usize> = HashMap::new();
-        for (i, seed) in seeds.iter().enumerate() {
+        for (i, seed) in step.seeds.iter().enumerate() {
             if let Some(id) = seed {
                 let first = *first_of.entry(*id).or_insert(i);
                 clusters.join(first, i);
             }
         }
-        scored.retain(|&(_, i, j, _)| fresh[i as usize] || fresh[j as usize]);
+        scored.retain(|&(_, i, j, _)| step.fresh[i as usize] || step.fresh[j as usize]);
     }
     let cross_weight = |i: usize, j: usize| model.weight(&compare(nodes, &ix, i, j), p);
     let links = scored
@@ -1464,6 +1556,61 @@ mod tests {
             assert_eq!(first.model.trait_u, again.model.trait_u);
             assert_eq!(first.person, again.person);
         }
+    }
+
+    #[test]
+    fn a_step_with_the_full_runs_model_links_new_records_as_a_full_run_does() {
+        let nodes = background();
+        let p = LinkParams::default();
+        let full = link_detailed(&nodes, &p);
+        // The "b" records of the last 40 persons arrive in a new batch; the "a" records were
+        // linked before (each its own person then). The step reads every holder of the new
+        // records' values (phase 1), with one value declared common by the store.
+        let fresh: Vec<bool> = (0..nodes.len())
+            .map(|i| i < 400 && i % 2 == 1 && i >= 320)
+            .collect();
+        let held_by_fresh = |n: &Node| {
+            n.keys
+                .iter()
+                .any(|k| (320..400).step_by(2).any(|f| nodes[f + 1].keys.contains(k)))
+        };
+        let read: Vec<usize> = (0..nodes.len())
+            .filter(|&i| fresh[i] || held_by_fresh(&nodes[i]))
+            .collect();
+        let read_nodes: Vec<Node> = read.iter().map(|&i| nodes[i].clone()).collect();
+        let read_fresh: Vec<bool> = read.iter().map(|&i| fresh[i]).collect();
+        let common_value = nodes[395].keys[1].value;
+        let counts = fresh_value_counts(
+            &read_nodes,
+            &read_fresh,
+            &[(common_value, 900)].into_iter().collect(),
+        );
+        // A weak value held by two persons' four records; the common one keeps the store's count.
+        assert_eq!(counts[&count_key(&nodes[397].keys[1])], 4);
+        assert_eq!(counts[&count_key(&nodes[395].keys[1])], 900);
+        assert!(!counts.contains_key(&count_key(&nodes[0].keys[0])));
+        let seeds: Vec<Option<i64>> = read
+            .iter()
+            .map(|&i| (!fresh[i]).then_some(i as i64))
+            .collect();
+        let step = Step {
+            fresh: &read_fresh,
+            seeds: &seeds,
+            model: &full.model,
+            counts: &counts,
+        };
+        let stepped = link_step(&read_nodes, &step, &p);
+        for (x, &i) in read.iter().enumerate() {
+            for (y, &j) in read.iter().enumerate() {
+                assert_eq!(
+                    stepped.person[x] == stepped.person[y],
+                    full.person[i] == full.person[j],
+                    "nodes {i} and {j}"
+                );
+            }
+        }
+        let partners = step_partners(&read_nodes, &read_fresh, &full.model, &counts, &p);
+        assert_eq!(partners.iter().filter(|p| **p).count(), 80);
     }
 
     #[test]

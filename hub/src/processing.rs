@@ -6,7 +6,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::linkage::{link_detailed, link_step, LinkParams, Linked, Node};
+use crate::linkage::{
+    fresh_value_counts, link_detailed, link_step, step_partners, value_bits, LinkParams, Linked,
+    Model, Node, Step, ValueCounts,
+};
 use crate::persons::{assign_ids, household_clusters, IdAssignment};
 use crate::store::{LinkageRun, RecordLink, Store, StoreError, StoredEvent};
 
@@ -65,6 +68,13 @@ pub struct RunSummary {
     /// The batches linked, as `id:purged_count` (see `Store::linked_batches`).
     #[serde(default)]
     pub batches: Vec<String>,
+    /// The model that weighed the pairs: estimated on every record by a full run, reused by
+    /// the incremental runs after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Model>,
+    /// Records the full run that estimated `model` linked.
+    #[serde(default)]
+    pub model_records: usize,
 }
 
 /// Id changes of one kind in one run.
@@ -123,6 +133,67 @@ pub enum ProcessError {
     Task(String),
 }
 
+/// Key rows a value may have for an incremental run to fetch its holders: a record holds a
+/// value once per month, so a value held by `max_block` records may have a few times as many
+/// rows. Values on more rows are counted, not fetched (too common to block on).
+const ROWS_PER_RECORD: usize = 4;
+
+/// Candidate pairs a model must have been fitted on for incremental runs to reuse it (and at
+/// least one per fresh record): a model estimated on the first batches alone has seen too few
+/// agreements to weigh the next ones, so those runs are full.
+const MIN_MODEL_PAIRS: usize = 100;
+
+/// Growth of the stored records since the model was fitted beyond which a run is full again.
+const REFIT_GROWTH: f64 = 1.25;
+
+/// What an incremental run links, read in two steps so that the history read follows the new
+/// batches: (1) their records and every record sharing a blocking value with them, weighed
+/// with the last full run's model; (2) the whole persons and households of the fresh records
+/// and of those that score above the threshold with one. Returns the nodes of (2) and the
+/// counts of the fresh records' values across every stored record.
+async fn increment_nodes(
+    store: &Store,
+    fresh_batches: &[String],
+    model: &Model,
+    params: &LinkParams,
+) -> Result<Option<(crate::store::Increment, ValueCounts)>, ProcessError> {
+    let fresh = store.fresh_records(fresh_batches).await?;
+    if model.pairs < MIN_MODEL_PAIRS.max(fresh.records.len()) {
+        return Ok(None);
+    }
+    let (read, common) = store
+        .sharing_nodes(
+            fresh_batches,
+            (params.max_block * ROWS_PER_RECORD) as i64,
+            &fresh.records,
+        )
+        .await?;
+    let common: rustc_hash::FxHashMap<u128, u32> = common
+        .iter()
+        .map(|(value, rows)| (value_bits(value), *rows as u32))
+        .collect();
+    let (model_task, params_task) = (model.clone(), params.clone());
+    let (read, partners, counts) = tokio::task::spawn_blocking(move || {
+        let counts = fresh_value_counts(&read.nodes, &read.fresh, &common);
+        let partners = step_partners(&read.nodes, &read.fresh, &model_task, &counts, &params_task);
+        (read, partners, counts)
+    })
+    .await
+    .map_err(|e| ProcessError::Task(e.to_string()))?;
+    let mut refs: std::collections::BTreeSet<(String, String)> = read
+        .nodes
+        .into_iter()
+        .zip(partners)
+        .filter(|(_, partner)| *partner)
+        .map(|(n, _)| (n.operator, n.record_ref))
+        .collect();
+    store.whole_persons(&mut refs, &fresh.households).await?;
+    Ok(Some((
+        store.step_nodes(&refs, &fresh.records).await?,
+        counts,
+    )))
+}
+
 /// Links the records stored up to `period` (default: the latest month stored), assigns stable
 /// ids and stores the run. Returns its summary.
 ///
@@ -147,29 +218,46 @@ pub async fn process(
         None => latest,
     };
     let batches = store.linked_batches(&period).await?;
-    let fresh_batches: Option<Vec<String>> = match store.last_linkage_run().await? {
+    let increment: Option<(Vec<String>, Model, usize)> = match store.last_linkage_run().await? {
         Some((last_period, summary)) if !full && last_period <= period => {
             let last: Option<RunSummary> = serde_json::from_str(&summary).ok();
             last.filter(|l| !l.batches.is_empty())
                 .filter(|l| l.batches.iter().all(|b| batches.binary_search(b).is_ok()))
-                .map(|l| {
-                    batches
+                // A territory grown well beyond what the model was fitted on gets a full run,
+                // which fits it again: full runs then come at geometric intervals, so their
+                // cost per record received stays bounded.
+                .filter(|l| l.records as f64 <= l.model_records as f64 * REFIT_GROWTH)
+                .and_then(|l| {
+                    let fresh: Vec<String> = batches
                         .iter()
                         .filter(|b| l.batches.binary_search(b).is_err())
                         .map(|b| b.split(':').next().unwrap_or_default().to_string())
-                        .collect()
+                        .collect();
+                    l.model.map(|model| (fresh, model, l.model_records))
                 })
         }
         _ => None,
     };
-    // Nothing new since the last run: a deliberate re-run links everything again.
-    let fresh_batches = fresh_batches.filter(|f| !f.is_empty());
-    let step = fresh_batches.is_some();
-    let (nodes, fresh, before, removed) = if let Some(fresh_batches) = &fresh_batches {
-        let m = store
-            .incremental_nodes(fresh_batches, params.max_block as i64)
-            .await?;
-        (m.nodes, Some(m.fresh), m.previous, Vec::new())
+    // Nothing new since the last run (or no model to reuse): a full run.
+    let increment = match increment.filter(|(fresh, _, _)| !fresh.is_empty()) {
+        Some((fresh_batches, model, model_records)) => {
+            increment_nodes(store, &fresh_batches, &model, params)
+                .await?
+                .map(|(m, counts)| (m, model, counts, model_records))
+        }
+        None => None,
+    };
+    let step = increment.is_some();
+    let model_records = increment.as_ref().map(|i| i.3);
+    let (nodes, fresh, before, removed, step_model) = if let Some((m, model, counts, _)) = increment
+    {
+        (
+            m.nodes,
+            Some(m.fresh),
+            m.previous,
+            Vec::new(),
+            Some((model, counts)),
+        )
     } else {
         let nodes = store.linkage_nodes(&period).await?;
         let mut previous = store.record_ids().await?;
@@ -179,16 +267,24 @@ pub async fn process(
             .collect();
         // Linked before, no longer stored (purged): their links go.
         let removed: Vec<(String, String)> = previous.into_keys().collect();
-        (nodes, None, before, removed)
+        (nodes, None, before, removed, None)
     };
     let load_seconds = started.elapsed().as_secs_f64();
     let link_start = Instant::now();
     let task_params = params.clone();
     let seeds: Vec<Option<i64>> = before.iter().map(|b| b.map(|b| b.0)).collect();
     let (nodes, linked) = tokio::task::spawn_blocking(move || {
-        let linked = match &fresh {
-            Some(fresh) => link_step(&nodes, fresh, &seeds, &task_params),
-            None => link_detailed(&nodes, &task_params),
+        let linked = match (&fresh, &step_model) {
+            (Some(fresh), Some((model, counts))) => {
+                let step = Step {
+                    fresh,
+                    seeds: &seeds,
+                    model,
+                    counts,
+                };
+                link_step(&nodes, &step, &task_params)
+            }
+            _ => link_detailed(&nodes, &task_params),
         };
         (nodes, linked)
     })
@@ -288,6 +384,7 @@ pub async fn process(
         audit,
     };
     summary.total_seconds = started.elapsed().as_secs_f64();
+    summary.model_records = model_records.unwrap_or(summary.records);
     store
         .save_linkage_run(&run, |totals| {
             if let Some(t) = totals {
@@ -371,6 +468,8 @@ fn summarise(
         link_seconds: 0.0,
         total_seconds: 0.0,
         model_match_share: linked.model.lambda,
+        model: Some(linked.model.clone()),
+        model_records: 0,
         params: params.clone(),
     }
 }

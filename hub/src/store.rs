@@ -224,7 +224,16 @@ pub struct LinkageRun {
     pub audit: serde_json::Value,
 }
 
-/// What an incremental run links (see [`Store::incremental_nodes`]), node by node.
+/// The records of the batches received since the last run.
+#[derive(Debug, Default)]
+pub struct FreshRecords {
+    /// (operator, record reference).
+    pub records: std::collections::HashSet<(String, String)>,
+    /// (operator, household reference) of those records.
+    pub households: std::collections::BTreeSet<(String, String)>,
+}
+
+/// What an incremental run links (see [`Store::step_nodes`]), node by node.
 #[derive(Debug, Default)]
 pub struct Increment {
     /// One node per operator and record reference, every month merged.
@@ -626,63 +635,44 @@ impl Store {
         Ok(nodes)
     }
 
-    /// What an incremental run links: the records of the `fresh` batches, every other record
-    /// that shares a keyed value with one of them, and the other records of the persons and
-    /// households so found, with their ids from the last run. Reads no other history.
-    /// `max_rows`: stored rows above which a keyed value is too common to block on.
-    pub async fn incremental_nodes(
-        &self,
-        fresh_batches: &[String],
-        max_rows: i64,
-    ) -> Result<Increment> {
-        use std::collections::{BTreeSet, HashMap, HashSet};
-        const CHUNK: usize = 500;
-        let batch_list = placeholders(1, fresh_batches.len(), self.backend);
+    /// The records of the batches received since the last run, and their households.
+    pub async fn fresh_records(&self, fresh_batches: &[String]) -> Result<FreshRecords> {
         let sql = format!(
-            "-- incremental_nodes(): fresh\nSELECT operator_id, record_ref, household_ref FROM records WHERE batch_id IN ({batch_list})"
+            "-- incremental_nodes(): fresh\nSELECT operator_id, record_ref, household_ref FROM records WHERE batch_id IN ({})",
+            placeholders(1, fresh_batches.len(), self.backend)
         );
-        let fresh_rows = bind_all(&sql, fresh_batches).fetch_all(&self.pool).await?;
-        let mut fresh: HashSet<(String, String)> = HashSet::new();
-        let mut refs: BTreeSet<(String, String)> = BTreeSet::new();
-        let mut households: BTreeSet<(String, String)> = BTreeSet::new();
-        for r in &fresh_rows {
+        let mut out = FreshRecords::default();
+        for r in bind_all(&sql, fresh_batches).fetch_all(&self.pool).await? {
             let key: (String, String) = (r.get(0), r.get(1));
             if let Some(h) = r.get::<Option<String>, _>(2) {
-                households.insert((key.0.clone(), h));
+                out.households.insert((key.0.clone(), h));
             }
-            refs.insert(key.clone());
-            fresh.insert(key);
+            out.records.insert(key);
         }
-        drop(fresh_rows);
-        // Records sharing a keyed value with the fresh ones: one statement, so that the
-        // database walks its value index without a round trip per value. A value held by more
-        // rows than `max_rows` cannot be a blocking key (too common): its holders are skipped.
-        let sql = format!(
-            "-- incremental_nodes(): sharing\nSELECT DISTINCT r.operator_id, r.record_ref FROM (SELECT m.value FROM match_keys m WHERE m.value IN (SELECT f.value FROM match_keys f WHERE f.batch_id IN ({batch_list})) GROUP BY m.value HAVING COUNT(*) BETWEEN 2 AND {}) k JOIN match_keys m ON m.value = k.value JOIN records r ON r.batch_id = m.batch_id AND r.idx = m.idx",
-            placeholders(fresh_batches.len() + 1, 1, self.backend)
-        );
-        let sharing = bind_all(&sql, fresh_batches)
-            .bind(max_rows)
-            .fetch_all(&self.pool)
-            .await?;
-        for r in sharing {
-            refs.insert((r.get(0), r.get(1)));
-        }
-        // Other members of the fresh records' households.
+        Ok(out)
+    }
+
+    /// Grows `refs` by the other members of `households`, then by the whole persons and
+    /// households (from the last run's links) of every record so found.
+    pub async fn whole_persons(
+        &self,
+        refs: &mut std::collections::BTreeSet<(String, String)>,
+        households: &std::collections::BTreeSet<(String, String)>,
+    ) -> Result<()> {
+        use std::collections::BTreeSet;
+        const CHUNK: usize = 500;
         for (operator, r) in self
             .rows_by_operator(
                 "household members",
                 "SELECT record_ref FROM records",
                 "household_ref",
                 "",
-                &households,
+                households,
             )
             .await?
         {
             refs.insert((operator, r.get(0)));
         }
-        // Their persons and households, whole.
-        let mut previous: HashMap<(String, String), (i64, i64)> = HashMap::new();
         let (mut persons, mut household_ids) = (BTreeSet::new(), BTreeSet::new());
         for (_, r) in self
             .rows_by_operator(
@@ -690,35 +680,115 @@ impl Store {
                 "SELECT operator_id, record_ref, person_id, household_id FROM record_links",
                 "record_ref",
                 "",
-                &refs,
+                refs,
             )
             .await?
         {
             let l = link_from_row(&r);
             persons.insert(l.person_id);
             household_ids.insert(l.household_id);
-            previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
         }
         for (column, ids) in [("person_id", &persons), ("household_id", &household_ids)] {
             let ids: Vec<i64> = ids.iter().copied().collect();
             for chunk in ids.chunks(CHUNK) {
                 let sql = format!(
-                    "-- incremental_nodes(): members\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE {column} IN ({})",
+                    "-- incremental_nodes(): members\nSELECT operator_id, record_ref FROM record_links WHERE {column} IN ({})",
                     placeholders(1, chunk.len(), self.backend)
                 );
-                let mut q = sqlx::query(&sql);
-                for id in chunk {
-                    q = q.bind(*id);
-                }
+                let q = chunk.iter().fold(sqlx::query(&sql), |q, id| q.bind(*id));
                 for r in q.fetch_all(&self.pool).await? {
-                    let l = link_from_row(&r);
-                    refs.insert((l.operator_id.clone(), l.record_ref.clone()));
-                    previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
+                    refs.insert((r.get(0), r.get(1)));
                 }
             }
         }
-        // Every month of every record found.
-        let mut index: HashMap<(String, String), usize> = HashMap::new();
+        Ok(())
+    }
+
+    /// The nodes of the records of the fresh batches and of every stored row holding one of
+    /// their keyed values, for values on at most `max_rows` key rows (months merged per record;
+    /// only the months read), marked fresh when in `fresh`; and (value, key rows) of each more
+    /// common value, which is counted, not followed. The sharing rows come from one statement
+    /// that walks the value index once (it holds the positions, migration 0005): no round trip
+    /// per value, and no position list shipped back and forth.
+    pub async fn sharing_nodes(
+        &self,
+        fresh_batches: &[String],
+        max_rows: i64,
+        fresh: &std::collections::HashSet<(String, String)>,
+    ) -> Result<(Increment, Vec<(String, i64)>)> {
+        let mut index: rustc_hash::FxHashMap<(String, String), usize> = Default::default();
+        let mut step = Increment::default();
+        let mut add = |r: &sqlx::any::AnyRow| {
+            let key: (String, String) = (r.get(0), r.get(1));
+            let at = *index.entry(key.clone()).or_insert_with(|| {
+                step.fresh.push(fresh.contains(&key));
+                step.previous.push(None);
+                step.nodes.push(crate::linkage::Node {
+                    operator: key.0,
+                    record_ref: key.1,
+                    ..Default::default()
+                });
+                step.nodes.len() - 1
+            });
+            let node = &mut step.nodes[at];
+            node.household_ref = node.household_ref.take().or(r.get(2));
+            if let Some(profile) = r.get::<Option<String>, _>(3) {
+                crate::linkage::add_profile(node, &profile);
+            }
+        };
+        let batch_list = placeholders(1, fresh_batches.len(), self.backend);
+        let limit = placeholders(fresh_batches.len() + 1, 1, self.backend);
+        let sql = format!(
+            "-- incremental_nodes(): fresh profiles\nSELECT operator_id, record_ref, household_ref, linkage, batch_id, idx FROM records WHERE batch_id IN ({batch_list})"
+        );
+        let mut rows = bind_all(&sql, fresh_batches).fetch_all(&self.pool).await?;
+        let sql = format!(
+            "-- incremental_nodes(): sharing\nWITH x AS MATERIALIZED (SELECT m.batch_id, m.idx, m.value, COUNT(*) OVER w AS n, ROW_NUMBER() OVER w AS rn FROM (SELECT DISTINCT value FROM match_keys WHERE batch_id IN ({batch_list})) f JOIN match_keys m ON m.value = f.value WINDOW w AS (PARTITION BY m.value)) \
+             SELECT r.operator_id, r.record_ref, r.household_ref, r.linkage, r.batch_id, r.idx, NULL AS value, NULL AS n FROM records r WHERE r.batch_id NOT IN ({batch_list}) AND (r.batch_id, r.idx) IN (SELECT batch_id, idx FROM x WHERE n <= {limit}) \
+             UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, value, n FROM x WHERE n > {limit} AND rn = 1"
+        );
+        let mut common = Vec::new();
+        for r in bind_all(&sql, fresh_batches)
+            .bind(max_rows)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            match r.get::<Option<String>, _>(0) {
+                Some(_) => rows.push(r),
+                None => common.push((r.get(6), r.get(7))),
+            }
+        }
+        // Months merge in the order a full run reads them, so a record's first-read attributes
+        // are the same in both.
+        rows.sort_by_cached_key(|r| (r.get::<String, _>(4), r.get::<i64, _>(5)));
+        rows.iter().for_each(&mut add);
+        Ok((step, common))
+    }
+
+    /// The nodes of `refs` (every month merged), marked fresh when in `fresh`, with their ids
+    /// from the last run.
+    pub async fn step_nodes(
+        &self,
+        refs: &std::collections::BTreeSet<(String, String)>,
+        fresh: &std::collections::HashSet<(String, String)>,
+    ) -> Result<Increment> {
+        let mut previous: rustc_hash::FxHashMap<(String, String), (i64, i64)> = Default::default();
+        {
+            for (_, r) in self
+                .rows_by_operator(
+                    "links",
+                    "SELECT operator_id, record_ref, person_id, household_id FROM record_links",
+                    "record_ref",
+                    "",
+                    refs,
+                )
+                .await?
+            {
+                let l = link_from_row(&r);
+                previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
+            }
+        }
+        let mut index: rustc_hash::FxHashMap<(String, String), usize> = Default::default();
         let mut step = Increment::default();
         for (operator, r) in self
             .rows_by_operator(
@@ -726,7 +796,7 @@ impl Store {
                 "SELECT record_ref, household_ref, linkage FROM records",
                 "record_ref",
                 " ORDER BY batch_id, idx",
-                &refs,
+                refs,
             )
             .await?
         {
@@ -1331,7 +1401,8 @@ fn bind_all<'q>(
 fn placeholders(first: usize, n: usize, backend: Backend) -> String {
     (first..first + n)
         .map(|i| match backend {
-            Backend::Sqlite => "?".to_string(),
+            // Numbered on both backends, so that one placeholder may appear twice.
+            Backend::Sqlite => format!("?{i}"),
             Backend::Postgres => format!("${i}"),
         })
         .collect::<Vec<_>>()

@@ -190,11 +190,11 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
             september.extend(karim.clone());
             september.extend([julien_siao.clone(), julien_wrong.clone()]);
             ingest(&store, &deriver, "2026-09", &september).await;
-            let run = process(&store, &params, None, false, "test", 1)
+            let september_run = process(&store, &params, None, false, "test", 1)
                 .await
                 .unwrap();
             assert_eq!(
-                (run.period.as_str(), run.mode.as_str()),
+                (september_run.period.as_str(), september_run.mode.as_str()),
                 ("2026-09", "full")
             );
             let sept = ids(&store).await;
@@ -227,8 +227,13 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
             let run = process(&store, &params, None, false, "test", 2)
                 .await
                 .unwrap();
-            // Only October's records and the history they touch were read.
+            // Only October's records and the history they touch were read, weighed with the
+            // model September's full run fitted on every record.
             assert_eq!(run.mode, "incremental", "{backend}");
+            assert_eq!(
+                run.model_match_share, september_run.model_match_share,
+                "{backend}: the model is reused"
+            );
             assert!(
                 run.records_linked < run.records,
                 "{backend}: {} of {}",
