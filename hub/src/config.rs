@@ -154,7 +154,8 @@ pub struct LinkageConfig {
     /// `synchro-hub process`, e.g. while loading many months at once).
     pub process_after_ingest: bool,
     /// Link only the batches received since the last run and the records they touch, keeping
-    /// earlier decisions (default false: every run relinks everything; see docs/linkage.md).
+    /// earlier decisions, when the last full run's model still fits the territory (default
+    /// true; false relinks everything at every run; see docs/linkage.md).
     pub incremental: bool,
     /// Minimum match weight, log2 posterior odds, to link two records (default 0: even odds).
     pub threshold: f64,
@@ -184,7 +185,7 @@ impl Default for LinkageConfig {
             accepted_epochs: default_epochs(),
             fingerprints: Default::default(),
             process_after_ingest: true,
-            incremental: false,
+            incremental: true,
             threshold: p.threshold,
             same_operator_penalty: p.same_operator_penalty,
             max_block: p.max_block,
