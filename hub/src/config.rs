@@ -153,9 +153,9 @@ pub struct LinkageConfig {
     /// Re-link and give ids after each accepted batch (default true; false leaves it to
     /// `synchro-hub process`, e.g. while loading many months at once).
     pub process_after_ingest: bool,
-    /// Link only the batches received since the last run and the records they touch, keeping
-    /// earlier decisions, when the last full run's model still fits the territory (default
-    /// true; false relinks everything at every run; see docs/linkage.md).
+    /// Link only the batches received since the last run and the records they touch, with the
+    /// last full run's model, keeping earlier decisions (default false: every run relinks
+    /// everything; see docs/linkage.md for when it is cheaper).
     pub incremental: bool,
     /// Minimum match weight, log2 posterior odds, to link two records (default 0: even odds).
     pub threshold: f64,
@@ -185,7 +185,7 @@ impl Default for LinkageConfig {
             accepted_epochs: default_epochs(),
             fingerprints: Default::default(),
             process_after_ingest: true,
-            incremental: true,
+            incremental: false,
             threshold: p.threshold,
             same_operator_penalty: p.same_operator_penalty,
             max_block: p.max_block,

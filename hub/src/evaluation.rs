@@ -119,15 +119,16 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
         host: Vec::new(),
     })
     .await?;
-    // Processing is driven below: batch by batch (incrementally, the default), then once from
-    // scratch.
+    // Processing is driven below: batch by batch incrementally, then once from scratch.
     let config_text = std::fs::read_to_string(&created.config)?;
     std::fs::write(
         &created.config,
-        config_text.replace(
-            "process_after_ingest = true",
-            "process_after_ingest = false",
-        ),
+        config_text
+            .replace(
+                "process_after_ingest = true",
+                "process_after_ingest = false",
+            )
+            .replace("incremental = false", "incremental = true"),
     )?;
     let hub = crate::command::open(&created.config).await?;
     let linkage_secret = work.join("custodian/linkage.key");
