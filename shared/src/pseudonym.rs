@@ -714,6 +714,7 @@ impl Skeletons {
                 sk.split = sk.tokens.len();
             }
             let group = if is_first { sk.split } else { 0 };
+            let whole_range = whole.clone();
             if tokens.len() > 1 {
                 match whole {
                     // The whole name's skeleton is already in the buffer: reuse it.
@@ -725,8 +726,23 @@ impl Skeletons {
                     }
                 }
             }
-            for t in tokens.iter().filter(|t| t.len() >= 2 && !is_particle(t)) {
-                sk.push_token(t, group);
+            // A one-word name's token is the word whose skeleton is already in the buffer (the
+            // whole surname, or the first name's first token): phonetics is most of the
+            // per-record cost outside the HMACs, so it is not computed twice.
+            let known = match (is_first, tokens.len()) {
+                (false, 1) => whole_range.clone(),
+                (true, _) => sk.first.clone(),
+                _ => None,
+            }
+            .filter(|r| r.len() >= 2);
+            for (n, t) in tokens.iter().enumerate() {
+                if t.len() < 2 || is_particle(t) {
+                    continue;
+                }
+                match &known {
+                    Some(range) if n == 0 => sk.add_token(range.clone(), group),
+                    _ => sk.push_token(t, group),
+                }
             }
         }
         sk
