@@ -146,6 +146,18 @@ const MIN_MODEL_PAIRS: usize = 100;
 /// Growth of the stored records since the model was fitted beyond which a run is full again.
 const REFIT_GROWTH: f64 = 1.25;
 
+/// What an incremental run links and weighs with.
+struct StepInput {
+    /// The nodes read (see [`increment_nodes`]).
+    read: crate::store::Increment,
+    /// The last full run's model.
+    model: Model,
+    /// Holders of the fresh records' values across every stored record.
+    counts: ValueCounts,
+    /// Records the run that fitted `model` linked.
+    model_records: usize,
+}
+
 /// What an incremental run links, read in two steps so that the history read follows the new
 /// batches: (1) their records and every record sharing a blocking value with them, weighed
 /// with the last full run's model; (2) the whole persons and households of the fresh records
@@ -154,9 +166,12 @@ const REFIT_GROWTH: f64 = 1.25;
 async fn increment_nodes(
     store: &Store,
     fresh_batches: &[String],
-    model: &Model,
+    last: RunSummary,
     params: &LinkParams,
-) -> Result<Option<(crate::store::Increment, ValueCounts)>, ProcessError> {
+) -> Result<Option<StepInput>, ProcessError> {
+    let Some(model) = last.model else {
+        return Ok(None);
+    };
     let fresh = store.fresh_records(fresh_batches).await?;
     if model.pairs < MIN_MODEL_PAIRS.max(fresh.records.len()) {
         return Ok(None);
@@ -187,11 +202,13 @@ async fn increment_nodes(
         .filter(|(_, partner)| *partner)
         .map(|(n, _)| (n.operator, n.record_ref))
         .collect();
-    store.whole_persons(&mut refs, &fresh.households).await?;
-    Ok(Some((
-        store.step_nodes(&refs, &fresh.records).await?,
+    let previous = store.whole_persons(&mut refs, &fresh.households).await?;
+    Ok(Some(StepInput {
+        read: store.step_nodes(&refs, &fresh.records, &previous).await?,
+        model,
         counts,
-    )))
+        model_records: last.model_records,
+    }))
 }
 
 /// Links the records stored up to `period` (default: the latest month stored), assigns stable
@@ -218,45 +235,44 @@ pub async fn process(
         None => latest,
     };
     let batches = store.linked_batches(&period).await?;
-    let increment: Option<(Vec<String>, Model, usize)> = match store.last_linkage_run().await? {
+    // The last run, when this one can build on it: every batch it linked still stored
+    // unchanged, a model to reuse, and a territory not grown well beyond what that model was
+    // fitted on (full runs, which fit it again, then come at geometric intervals, so their
+    // cost per record received stays bounded).
+    let base: Option<RunSummary> = match store.last_linkage_run().await? {
         Some((last_period, summary)) if !full && last_period <= period => {
-            let last: Option<RunSummary> = serde_json::from_str(&summary).ok();
-            last.filter(|l| !l.batches.is_empty())
+            serde_json::from_str::<RunSummary>(&summary)
+                .ok()
+                .filter(|l| !l.batches.is_empty() && l.model.is_some())
                 .filter(|l| l.batches.iter().all(|b| batches.binary_search(b).is_ok()))
-                // A territory grown well beyond what the model was fitted on gets a full run,
-                // which fits it again: full runs then come at geometric intervals, so their
-                // cost per record received stays bounded.
                 .filter(|l| l.records as f64 <= l.model_records as f64 * REFIT_GROWTH)
-                .and_then(|l| {
-                    let fresh: Vec<String> = batches
-                        .iter()
-                        .filter(|b| l.batches.binary_search(b).is_err())
-                        .map(|b| b.split(':').next().unwrap_or_default().to_string())
-                        .collect();
-                    l.model.map(|model| (fresh, model, l.model_records))
-                })
         }
         _ => None,
     };
-    // Nothing new since the last run (or no model to reuse): a full run.
-    let increment = match increment.filter(|(fresh, _, _)| !fresh.is_empty()) {
-        Some((fresh_batches, model, model_records)) => {
-            increment_nodes(store, &fresh_batches, &model, params)
-                .await?
-                .map(|(m, counts)| (m, model, counts, model_records))
+    let step_input = match base {
+        Some(last) => {
+            let fresh_batches: Vec<String> = batches
+                .iter()
+                .filter(|b| last.batches.binary_search(b).is_err())
+                .map(|b| b.split(':').next().unwrap_or_default().to_string())
+                .collect();
+            // Nothing new since the last run: a deliberate re-run links everything again.
+            match fresh_batches.is_empty() {
+                true => None,
+                false => increment_nodes(store, &fresh_batches, last, params).await?,
+            }
         }
         None => None,
     };
-    let step = increment.is_some();
-    let model_records = increment.as_ref().map(|i| i.3);
-    let (nodes, fresh, before, removed, step_model) = if let Some((m, model, counts, _)) = increment
-    {
+    let step = step_input.is_some();
+    let model_records = step_input.as_ref().map(|s| s.model_records);
+    let (nodes, fresh, before, removed, step_model) = if let Some(s) = step_input {
         (
-            m.nodes,
-            Some(m.fresh),
-            m.previous,
+            s.read.nodes,
+            Some(s.read.fresh),
+            s.read.previous,
             Vec::new(),
-            Some((model, counts)),
+            Some((s.model, s.counts)),
         )
     } else {
         let nodes = store.linkage_nodes(&period).await?;

@@ -233,6 +233,66 @@ pub struct FreshRecords {
     pub households: std::collections::BTreeSet<(String, String)>,
 }
 
+/// Linkage nodes built from stored rows: one per (operator, record reference), every month read
+/// merged into it in reading order (the first household and attributes read stand).
+#[derive(Default)]
+struct NodeSet {
+    index: rustc_hash::FxHashMap<(String, String), usize>,
+    nodes: Vec<crate::linkage::Node>,
+}
+
+impl NodeSet {
+    /// Merges one stored month of a record into its node (an empty household or profile counts
+    /// as none); returns the node's position.
+    fn add(
+        &mut self,
+        operator: &str,
+        record_ref: &str,
+        household_ref: Option<&str>,
+        profile: Option<&str>,
+    ) -> usize {
+        let key = (operator.to_string(), record_ref.to_string());
+        let at = match self.index.get(&key) {
+            Some(&at) => at,
+            None => {
+                self.nodes.push(crate::linkage::Node {
+                    operator: key.0.clone(),
+                    record_ref: key.1.clone(),
+                    ..Default::default()
+                });
+                self.index.insert(key, self.nodes.len() - 1);
+                self.nodes.len() - 1
+            }
+        };
+        let node = &mut self.nodes[at];
+        if node.household_ref.is_none() {
+            node.household_ref = household_ref.filter(|h| !h.is_empty()).map(str::to_string);
+        }
+        if let Some(profile) = profile.filter(|p| !p.is_empty()) {
+            crate::linkage::add_profile(node, profile);
+        }
+        at
+    }
+
+    /// The nodes as an increment: fresh when in `fresh`, with their ids from `previous`.
+    fn into_increment(
+        self,
+        fresh: &std::collections::HashSet<(String, String)>,
+        previous: &rustc_hash::FxHashMap<(String, String), (i64, i64)>,
+    ) -> Increment {
+        let mut step = Increment {
+            fresh: vec![false; self.nodes.len()],
+            previous: vec![None; self.nodes.len()],
+            nodes: self.nodes,
+        };
+        for (key, &at) in &self.index {
+            step.fresh[at] = fresh.contains(key);
+            step.previous[at] = previous.get(key).copied();
+        }
+        step
+    }
+}
+
 /// What an incremental run links (see [`Store::step_nodes`]), node by node.
 #[derive(Debug, Default)]
 pub struct Increment {
@@ -568,11 +628,10 @@ impl Store {
     }
 
     /// Every record stored for months up to `up_to` as a linkage node: one per operator and
-    /// record reference (months merged), with its keys and non-identifying attributes.
-    /// Streams one row per record, reading the compact profile written at ingestion.
+    /// record reference (months merged), with its keys and non-identifying attributes, read
+    /// from the compact profile written at ingestion.
     pub async fn linkage_nodes(&self, up_to: &str) -> Result<Vec<crate::linkage::Node>> {
-        let mut index: rustc_hash::FxHashMap<(String, String), usize> = Default::default();
-        let mut nodes: Vec<crate::linkage::Node> = Vec::new();
+        let mut set = NodeSet::default();
         // One row per 10,000 records of a batch, their lines concatenated by the database: on
         // SQLite each result row crosses a thread boundary in sqlx, which cost more than reading
         // the row (about 4 s of a 7 s run at 360,000 rows). Each chunk is a range of the
@@ -617,28 +676,10 @@ impl Store {
                     .collect();
                 lines.sort_unstable_by_key(|l| l.0);
                 for (idx, [op, rf, hh, profile]) in lines {
-                    let next = nodes.len();
-                    let key = (op.to_string(), rf.to_string());
-                    let at = match index.get(&key) {
-                        Some(&at) => at,
-                        None => {
-                            nodes.push(crate::linkage::Node {
-                                operator: key.0.clone(),
-                                record_ref: key.1.clone(),
-                                ..Default::default()
-                            });
-                            index.insert(key, next);
-                            next
-                        }
-                    };
-                    let node = &mut nodes[at];
-                    if node.household_ref.is_none() && !hh.is_empty() {
-                        node.household_ref = Some(hh.to_string());
-                    }
-                    match profile {
-                        // Stored before profiles existed: rebuilt below from attributes and key rows.
-                        "" => legacy.push((batch_id.clone(), idx, at)),
-                        p => crate::linkage::add_profile(node, p),
+                    let at = set.add(op, rf, Some(hh), Some(profile));
+                    // Stored before profiles existed: rebuilt below from attributes and key rows.
+                    if profile.is_empty() {
+                        legacy.push((batch_id.clone(), idx, at));
                     }
                 }
             }
@@ -653,6 +694,7 @@ impl Store {
             .await?
             .get(0);
             let v: serde_json::Value = serde_json::from_str(&attributes).unwrap_or_default();
+            let nodes = &mut set.nodes;
             crate::linkage::add_profile(&mut nodes[at], &crate::linkage::profile(&v, &[]));
             let keys = sqlx::query(
                 "-- linkage_nodes(): legacy keys\nSELECT family, value FROM match_keys WHERE batch_id = $1 AND idx = $2",
@@ -669,7 +711,7 @@ impl Store {
                 }
             }
         }
-        Ok(nodes)
+        Ok(set.nodes)
     }
 
     /// The records of the batches received since the last run, and their households.
@@ -690,12 +732,13 @@ impl Store {
     }
 
     /// Grows `refs` by the other members of `households`, then by the whole persons and
-    /// households (from the last run's links) of every record so found.
+    /// households (from the last run's links) of every record so found. Returns the last run's
+    /// (person, household) ids of every record in `refs` that had them.
     pub async fn whole_persons(
         &self,
         refs: &mut std::collections::BTreeSet<(String, String)>,
         households: &std::collections::BTreeSet<(String, String)>,
-    ) -> Result<()> {
+    ) -> Result<rustc_hash::FxHashMap<(String, String), (i64, i64)>> {
         use std::collections::BTreeSet;
         const CHUNK: usize = 500;
         for (operator, r) in self
@@ -725,20 +768,25 @@ impl Store {
             persons.insert(l.person_id);
             household_ids.insert(l.household_id);
         }
+        // Every linked record of `refs` belongs to one of these persons: its link comes back
+        // with the members, so the links are read once.
+        let mut previous = rustc_hash::FxHashMap::default();
         for (column, ids) in [("person_id", &persons), ("household_id", &household_ids)] {
             let ids: Vec<i64> = ids.iter().copied().collect();
             for chunk in ids.chunks(CHUNK) {
                 let sql = format!(
-                    "-- incremental_nodes(): members\nSELECT operator_id, record_ref FROM record_links WHERE {column} IN ({})",
+                    "-- incremental_nodes(): members\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE {column} IN ({})",
                     placeholders(1, chunk.len(), self.backend)
                 );
                 let q = chunk.iter().fold(sqlx::query(&sql), |q, id| q.bind(*id));
                 for r in q.fetch_all(&self.pool).await? {
-                    refs.insert((r.get(0), r.get(1)));
+                    let l = link_from_row(&r);
+                    refs.insert((l.operator_id.clone(), l.record_ref.clone()));
+                    previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
                 }
             }
         }
-        Ok(())
+        Ok(previous)
     }
 
     /// The nodes of the records of the fresh batches and of every stored row holding one of
@@ -753,26 +801,6 @@ impl Store {
         max_rows: i64,
         fresh: &std::collections::HashSet<(String, String)>,
     ) -> Result<(Increment, Vec<(String, i64)>)> {
-        let mut index: rustc_hash::FxHashMap<(String, String), usize> = Default::default();
-        let mut step = Increment::default();
-        let mut add = |r: &sqlx::any::AnyRow| {
-            let key: (String, String) = (r.get(0), r.get(1));
-            let at = *index.entry(key.clone()).or_insert_with(|| {
-                step.fresh.push(fresh.contains(&key));
-                step.previous.push(None);
-                step.nodes.push(crate::linkage::Node {
-                    operator: key.0,
-                    record_ref: key.1,
-                    ..Default::default()
-                });
-                step.nodes.len() - 1
-            });
-            let node = &mut step.nodes[at];
-            node.household_ref = node.household_ref.take().or(r.get(2));
-            if let Some(profile) = r.get::<Option<String>, _>(3) {
-                crate::linkage::add_profile(node, &profile);
-            }
-        };
         let batch_list = placeholders(1, fresh_batches.len(), self.backend);
         let limit = placeholders(fresh_batches.len() + 1, 1, self.backend);
         let sql = format!(
@@ -798,35 +826,27 @@ impl Store {
         // Months merge in the order a full run reads them, so a record's first-read attributes
         // are the same in both.
         rows.sort_by_cached_key(|r| (r.get::<String, _>(4), r.get::<i64, _>(5)));
-        rows.iter().for_each(&mut add);
-        Ok((step, common))
+        let mut set = NodeSet::default();
+        for r in &rows {
+            set.add(
+                &r.get::<String, _>(0),
+                &r.get::<String, _>(1),
+                r.get::<Option<String>, _>(2).as_deref(),
+                r.get::<Option<String>, _>(3).as_deref(),
+            );
+        }
+        Ok((set.into_increment(fresh, &Default::default()), common))
     }
 
     /// The nodes of `refs` (every month merged), marked fresh when in `fresh`, with their ids
-    /// from the last run.
+    /// from the last run (`previous`, as [`Store::whole_persons`] returns them).
     pub async fn step_nodes(
         &self,
         refs: &std::collections::BTreeSet<(String, String)>,
         fresh: &std::collections::HashSet<(String, String)>,
+        previous: &rustc_hash::FxHashMap<(String, String), (i64, i64)>,
     ) -> Result<Increment> {
-        let mut previous: rustc_hash::FxHashMap<(String, String), (i64, i64)> = Default::default();
-        {
-            for (_, r) in self
-                .rows_by_operator(
-                    "links",
-                    "SELECT operator_id, record_ref, person_id, household_id FROM record_links",
-                    "record_ref",
-                    "",
-                    refs,
-                )
-                .await?
-            {
-                let l = link_from_row(&r);
-                previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
-            }
-        }
-        let mut index: rustc_hash::FxHashMap<(String, String), usize> = Default::default();
-        let mut step = Increment::default();
+        let mut set = NodeSet::default();
         for (operator, r) in self
             .rows_by_operator(
                 "records",
@@ -837,24 +857,14 @@ impl Store {
             )
             .await?
         {
-            let key = (operator, r.get::<String, _>(0));
-            let at = *index.entry(key.clone()).or_insert_with(|| {
-                step.nodes.push(crate::linkage::Node {
-                    operator: key.0.clone(),
-                    record_ref: key.1.clone(),
-                    ..Default::default()
-                });
-                step.fresh.push(fresh.contains(&key));
-                step.previous.push(previous.get(&key).copied());
-                step.nodes.len() - 1
-            });
-            let node = &mut step.nodes[at];
-            node.household_ref = node.household_ref.take().or(r.get(1));
-            if let Some(profile) = r.get::<Option<String>, _>(2) {
-                crate::linkage::add_profile(node, &profile);
-            }
+            set.add(
+                &operator,
+                &r.get::<String, _>(0),
+                r.get::<Option<String>, _>(1).as_deref(),
+                r.get::<Option<String>, _>(2).as_deref(),
+            );
         }
-        Ok(step)
+        Ok(set.into_increment(fresh, previous))
     }
 
     /// `select` (`SELECT … FROM table`) once per operator and chunk of `pairs` (operator,
@@ -1382,20 +1392,9 @@ fn operator_from_row(r: &sqlx::any::AnyRow) -> Result<EnrolledOperator> {
 /// plain `?` for SQLite, whose driver resolves each `$N` by scanning every parameter name
 /// (quadratic in a multi-row insert of thousands of values).
 fn push_placeholders(sql: &mut String, rows: usize, cols: usize, backend: Backend) {
-    use std::fmt::Write as _;
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    let _ = write!(sql, "${}", r * cols + c + 1);
-                }
-            }
-        }
+        sql.push_str(&placeholders(r * cols + 1, cols, backend));
         sql.push(')');
     }
 }
@@ -1528,7 +1527,7 @@ mod tests {
         assert_eq!(s, "($1, $2, $3), ($4, $5, $6)");
         let mut s = String::new();
         push_placeholders(&mut s, 2, 2, Backend::Sqlite);
-        assert_eq!(s, "(?, ?), (?, ?)");
+        assert_eq!(s, "(?1, ?2), (?3, ?4)");
         assert_eq!(
             with_password("postgres://u@h/db", "p@ss"),
             "postgres://u:p%40ss@h/db"

@@ -166,16 +166,30 @@ async fn connect(db: &synchro_tests::TestDatabase) -> Store {
     Store::connect(&db.url, password.as_deref()).await.unwrap()
 }
 
-#[test]
-fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
+/// Runs `test` on a fresh store of every test backend (SQLite, and PostgreSQL when
+/// configured) with `operators` enrolled, then closes the store.
+fn on_every_backend(
+    operators: &[&str],
+    test: impl AsyncFn(&Store, &MatchKeyDeriver, &LinkParams, &'static str),
+) {
     let t = Territory::new();
     let deriver = MatchKeyDeriver::new(&LinkageSecret::generate(1));
     let params = LinkParams::default();
     for db in test_databases(t.dir.path()) {
-        let backend = db.backend;
         block_on(async {
             let store = connect(&db).await;
-            enrol(&store, &["siao", "ccas", "maraude"]).await;
+            enrol(&store, operators).await;
+            test(&store, &deriver, &params, db.backend).await;
+            store.close().await;
+        });
+    }
+}
+
+#[test]
+fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
+    on_every_backend(
+        &["siao", "ccas", "maraude"],
+        async |store, deriver, params, backend| {
             // September: Karim Benali is known to the SIAO and the CCAS. The outreach team
             // typed another person's birth date in Julien Marchand's file: nothing proves him
             // the SIAO's Julien yet.
@@ -189,15 +203,15 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
             let mut september = background();
             september.extend(karim.clone());
             september.extend([julien_siao.clone(), julien_wrong.clone()]);
-            ingest(&store, &deriver, "2026-09", &september).await;
-            let september_run = process(&store, &params, None, false, "test", 1)
+            ingest(store, deriver, "2026-09", &september).await;
+            let september_run = process(store, params, None, false, "test", 1)
                 .await
                 .unwrap();
             assert_eq!(
                 (september_run.period.as_str(), september_run.mode.as_str()),
                 ("2026-09", "full")
             );
-            let sept = ids(&store).await;
+            let sept = ids(store).await;
             let karim_id = id_of(&sept, "siao", "kb");
             assert_eq!(
                 karim_id,
@@ -223,8 +237,8 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
                 .collect();
             october.extend(karim.clone());
             october.extend([julien_siao.clone(), julien_right.clone()]);
-            ingest(&store, &deriver, "2026-10", &october).await;
-            let run = process(&store, &params, None, false, "test", 2)
+            ingest(store, deriver, "2026-10", &october).await;
+            let run = process(store, params, None, false, "test", 2)
                 .await
                 .unwrap();
             // Only October's records and the history they touch were read, weighed with the
@@ -240,7 +254,7 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
                 run.records_linked,
                 run.records
             );
-            let oct = ids(&store).await;
+            let oct = ids(store).await;
             assert_eq!(id_of(&oct, "siao", "kb"), karim_id, "{backend}: id kept");
             assert_eq!(id_of(&oct, "ccas", "kb"), karim_id, "{backend}: id kept");
             let background_kept = sept
@@ -260,7 +274,7 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
                 "{backend}: an old id survives"
             );
             assert_eq!(
-                events(&store, "2026-10").await.get("person_merge"),
+                events(store, "2026-10").await.get("person_merge"),
                 Some(&1),
                 "{backend}: the merge is recorded in October"
             );
@@ -274,7 +288,7 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
                 .collect();
             corrected.extend(karim.clone());
             corrected.extend([julien_siao.clone(), julien_wrong.clone()]);
-            let replacement = batch(&deriver, "maraude", "2026-10", &corrected);
+            let replacement = batch(deriver, "maraude", "2026-10", &corrected);
             let replacement = NewBatch {
                 id: format!("{}-again", replacement.id),
                 nonce: format!("{}-again", replacement.nonce),
@@ -282,12 +296,12 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
                 ..replacement
             };
             store.ingest_batch(&replacement, "test").await.unwrap();
-            let run = process(&store, &params, None, false, "test", 3)
+            let run = process(store, params, None, false, "test", 3)
                 .await
                 .unwrap();
             // October again, corrected: the last run's month changed, so everything is relinked.
             assert_eq!(run.mode, "full", "{backend}");
-            let split = ids(&store).await;
+            let split = ids(store).await;
             let (a, b) = (id_of(&split, "siao", "jm"), id_of(&split, "maraude", "jm"));
             assert_ne!(a, b, "{backend}: split");
             assert!(
@@ -301,39 +315,29 @@ fn person_ids_are_stable_and_merges_and_splits_are_recorded_on_every_backend() {
             );
             assert_eq!(id_of(&split, "siao", "kb"), karim_id, "{backend}: id kept");
             assert_eq!(
-                events(&store, "2026-10").await.get("person_split"),
+                events(store, "2026-10").await.get("person_split"),
                 Some(&1),
                 "{backend}: the split is recorded in October"
             );
-            store.close().await;
-        });
-    }
+        },
+    );
 }
 
 #[test]
 fn a_full_run_drops_the_links_of_records_no_longer_stored_and_keeps_the_others() {
-    let t = Territory::new();
-    let deriver = MatchKeyDeriver::new(&LinkageSecret::generate(1));
-    let params = LinkParams::default();
-    for db in test_databases(t.dir.path()) {
-        let backend = db.backend;
-        block_on(async {
-            let store = connect(&db).await;
-            enrol(&store, &["siao", "ccas"]).await;
+    on_every_backend(
+        &["siao", "ccas"],
+        async |store, deriver, params, backend| {
             let mut september = background();
             september.push(typed("siao", "gone", "Lefort", "Paul", "02/02/1971"));
-            ingest(&store, &deriver, "2026-09", &september).await;
-            process(&store, &params, None, true, "test", 1)
-                .await
-                .unwrap();
-            let before = ids(&store).await;
+            ingest(store, deriver, "2026-09", &september).await;
+            process(store, params, None, true, "test", 1).await.unwrap();
+            let before = ids(store).await;
             assert!(before.contains_key(&("siao".to_string(), "gone".to_string())));
             // The SIAO resubmits September without that record: the batch is replaced.
-            ingest(&store, &deriver, "2026-09", &background()).await;
-            process(&store, &params, None, true, "test", 2)
-                .await
-                .unwrap();
-            let after = ids(&store).await;
+            ingest(store, deriver, "2026-09", &background()).await;
+            process(store, params, None, true, "test", 2).await.unwrap();
+            let after = ids(store).await;
             assert!(
                 !after.contains_key(&("siao".to_string(), "gone".to_string())),
                 "{backend}: the record's link went with it"
@@ -343,6 +347,6 @@ fn a_full_run_drops_the_links_of_records_no_longer_stored_and_keeps_the_others()
                 after.iter().all(|(k, id)| before[k] == *id),
                 "{backend}: the other ids are unchanged"
             );
-        });
-    }
+        },
+    );
 }
