@@ -2,7 +2,8 @@
 //!
 //! Each export size runs in its own child process so that its peak memory is its own. The
 //! bare cost is the same number of HMAC-SHA-256 computations per row as the run derives
-//! (match keys plus references), on the same number of threads, in the same invocation:
+//! (match keys plus references), with the same implementation ([`HmacKey`]), on the same
+//! number of threads, in the same invocation:
 //! machines here are shared and noisy, so only ratios measured together mean anything.
 
 use std::path::{Path, PathBuf};
@@ -10,8 +11,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ring::hmac;
 use synchro_shared::batch::Period;
+use synchro_shared::pseudonym::HmacKey;
 
 use super::init::{init, InitArgs};
 use super::run::{run, RunArgs};
@@ -135,7 +136,7 @@ fn hmacs_per_row(prepared: &Prepared, input: &Path, period: Period) -> Result<f6
 
 /// The same number of HMACs on typical inputs, on `threads` threads; seconds.
 fn bare_hmac_seconds(total: u64, threads: usize) -> f64 {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]);
+    let key = HmacKey::new(&[7u8; 32]);
     let inputs: Vec<Vec<u8>> = (0..1024)
         .map(|i| format!("DUPONT{i}\u{1f}JEANPIERRE\u{1f}19870325\u{1f}M").into_bytes())
         .collect();
@@ -147,8 +148,8 @@ fn bare_hmac_seconds(total: u64, threads: usize) -> f64 {
             s.spawn(move || {
                 let mut acc = 0u8;
                 for i in 0..per_thread {
-                    let tag = hmac::sign(key, &inputs[(i as usize + t) % inputs.len()]);
-                    acc ^= tag.as_ref()[0];
+                    let tag = key.tag(&inputs[(i as usize + t) % inputs.len()]);
+                    acc ^= tag[0];
                 }
                 std::hint::black_box(acc);
             });
