@@ -409,6 +409,11 @@ impl KeyValue {
         // Unwrap safety: base64url output is ASCII.
         std::str::from_utf8(&self.value).expect("base64 is ASCII")
     }
+
+    /// The base64url value as bytes (what the wire writer copies, without re-validating).
+    pub fn as_bytes(&self) -> &[u8; KEY_CHARS] {
+        &self.value
+    }
 }
 
 /// A record's match keys, grouped by family; each family may hold several variants.

@@ -573,11 +573,28 @@ fn write_flat_keys(out: &mut Vec<u8>, flat: &[crate::pseudonym::KeyValue]) {
         } else {
             out.push(b',');
         }
-        push_json_code(out, kv.as_str());
+        out.push(b'"');
+        out.extend_from_slice(kv.as_bytes());
+        out.push(b'"');
     }
     if current.is_some() {
         out.push(b']');
     }
+}
+
+/// Appends a number in decimal without allocating.
+fn push_number(out: &mut Vec<u8>, mut v: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
@@ -666,7 +683,10 @@ impl Record {
         }
         if let Some(v) = self.birth_year {
             field(b"by", out);
-            out.extend_from_slice(v.to_string().as_bytes());
+            match u32::try_from(v) {
+                Ok(year) => push_number(out, year),
+                Err(_) => out.extend_from_slice(v.to_string().as_bytes()),
+            }
         }
         if let Some(v) = self.age_band {
             field(b"ab", out);
@@ -678,7 +698,7 @@ impl Record {
         }
         if let Some(v) = self.household_size {
             field(b"hs", out);
-            out.extend_from_slice(v.to_string().as_bytes());
+            push_number(out, u32::from(v));
         }
         field(b"sit", out);
         push_json_code(out, self.living_situation.code());
