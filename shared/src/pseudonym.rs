@@ -912,6 +912,22 @@ mod tests {
     }
 
     #[test]
+    fn hmac_key_is_standard_hmac_sha256() {
+        // RFC 4231, test cases 2 and 6 (a key longer than a block is hashed first).
+        let tag = HmacKey::new(b"Jefe").tag(b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(tag),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let tag = HmacKey::new(&[0xaa; 131])
+            .tag(b"Test Using Larger Than Block-Size Key - Hash Key First");
+        assert_eq!(
+            hex::encode(tag),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
     fn secret_round_trip_and_redaction() {
         let s = LinkageSecret::generate(3);
         let text = s.encode();

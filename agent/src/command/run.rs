@@ -131,7 +131,9 @@ pub fn run(args: &RunArgs) -> Result<Option<RunSummary>> {
         .tempfile_in(&receipts_dir)
         .with_context(|| format!("cannot write in {}", receipts_dir.display()))?;
 
-    let hashing = Sha256Writer::new(BufWriter::with_capacity(1 << 20, tmp_batch.reopen()?));
+    // age writes whole 64 KiB chunks, which a small buffer passes straight to the file; a
+    // buffer larger than a chunk would only copy every byte once more.
+    let hashing = Sha256Writer::new(BufWriter::new(tmp_batch.reopen()?));
     let encrypted = encrypt_to(hashing, &recipient)?;
     let mut payload = PayloadWriter::new(encrypted, &header)?;
     let mut refs = BufWriter::new(tmp_refs.reopen()?);
