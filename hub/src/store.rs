@@ -998,12 +998,22 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        for (operator_id, record_ref) in &run.removed {
-            sqlx::query("-- save_linkage_run(): removed\nDELETE FROM record_links WHERE operator_id = $1 AND record_ref = $2")
-                .bind(operator_id)
-                .bind(record_ref)
-                .execute(&mut *tx)
-                .await?;
+        // Removed links and retired ids go by lists: a purge can touch a whole territory's.
+        let removed: std::collections::BTreeSet<(String, String)> =
+            run.removed.iter().cloned().collect();
+        for (operator, refs) in group_by_operator(&removed) {
+            for chunk in refs.chunks(INSERT_CHUNK) {
+                let sql = format!(
+                    "-- save_linkage_run(): removed\nDELETE FROM record_links WHERE operator_id = {} AND record_ref IN ({})",
+                    placeholders(1, 1, self.backend),
+                    placeholders(2, chunk.len(), self.backend)
+                );
+                chunk
+                    .iter()
+                    .fold(sqlx::query(&sql).bind(operator), |q, r| q.bind(*r))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         for chunk in run.links.chunks(INSERT_CHUNK * 2) {
             let mut sql = String::from("-- save_linkage_run(): links\nINSERT INTO record_links (operator_id, record_ref, person_id, household_id) VALUES ");
@@ -1031,11 +1041,18 @@ impl Store {
             }
         }
         for (kind, retired) in &run.retired {
-            for old in retired {
-                sqlx::query("-- save_linkage_run(): retire\nUPDATE linkage_ids SET retired_run = $1 WHERE kind = $2 AND id = $3")
-                    .bind(id)
-                    .bind(*kind)
-                    .bind(*old)
+            for chunk in retired.chunks(INSERT_CHUNK) {
+                let sql = format!(
+                    "-- save_linkage_run(): retire\nUPDATE linkage_ids SET retired_run = {} WHERE kind = {} AND id IN ({})",
+                    placeholders(1, 1, self.backend),
+                    placeholders(2, 1, self.backend),
+                    placeholders(3, chunk.len(), self.backend)
+                );
+                chunk
+                    .iter()
+                    .fold(sqlx::query(&sql).bind(id).bind(*kind), |q, old| {
+                        q.bind(*old)
+                    })
                     .execute(&mut *tx)
                     .await?;
             }

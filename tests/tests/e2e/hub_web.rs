@@ -167,6 +167,30 @@ fn purge_removes_records_past_retention_and_is_audited() {
             "{b}: {msg}"
         );
         let store = hub.store(&db);
+        let linked_before = block_on(store.record_ids()).unwrap().len();
+        // The next linkage run drops the purged records' links (deleted as lists per operator)
+        // and retires the person ids only they held.
+        hub.cli(&["process"]);
+        let linked = block_on(store.record_ids()).unwrap();
+        assert_eq!(
+            linked_before,
+            old_files[0].rows + recent_files[0].rows,
+            "{b}: both operators linked before the purge"
+        );
+        assert_eq!(linked.len(), recent_files[0].rows, "{b}: links left");
+        assert!(
+            linked.keys().all(|(operator, _)| operator == "siao-recent"),
+            "{b}: no link of a purged record remains"
+        );
+        let (live, _) = block_on(store.live_ids("person")).unwrap();
+        let persons: std::collections::BTreeSet<i64> = linked.values().map(|ids| ids.0).collect();
+        assert_eq!(
+            live.iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<i64>>(),
+            persons,
+            "{b}: the purged-only persons are retired"
+        );
         let subs = block_on(store.submissions()).unwrap();
         let old_batch = subs.iter().find(|s| s.period == "2023-03").unwrap();
         let recent_batch = subs.iter().find(|s| s.period == "2026-10").unwrap();
