@@ -21,6 +21,7 @@ use std::ops::Range;
 use crate::normalise::{
     is_particle, phonetic_into, BirthDate, NormalisedNames, MAX_SURNAME_VARIANTS,
 };
+use crate::template::push_decimal;
 
 /// Version of the match-key set; travels in every batch header.
 pub const KEY_SET_VERSION: u32 = 5;
@@ -464,19 +465,7 @@ impl Input {
         if !self.0.is_empty() {
             self.0.push(SEP);
         }
-        let mut digits = [b'0'; 10];
-        let mut i = digits.len();
-        let mut v = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        let start = i.min(digits.len() - width.min(digits.len()));
-        self.0.extend_from_slice(&digits[start..]);
+        push_decimal(&mut self.0, n, width);
         self
     }
 }

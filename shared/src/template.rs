@@ -582,9 +582,10 @@ fn write_flat_keys(out: &mut Vec<u8>, flat: &[crate::pseudonym::KeyValue]) {
     }
 }
 
-/// Appends a number in decimal without allocating.
-fn push_number(out: &mut Vec<u8>, mut v: u32) {
-    let mut digits = [0u8; 10];
+/// Appends `v` in decimal, zero-padded to at least `width` digits, without allocating (the
+/// wire writer and the match-key inputs both write numbers this way).
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut v: u32, width: usize) {
+    let mut digits = [b'0'; 10];
     let mut start = digits.len();
     loop {
         start -= 1;
@@ -594,7 +595,7 @@ fn push_number(out: &mut Vec<u8>, mut v: u32) {
             break;
         }
     }
-    out.extend_from_slice(&digits[start..]);
+    out.extend_from_slice(&digits[start.min(digits.len() - width.min(digits.len()))..]);
 }
 
 fn push_date(out: &mut Vec<u8>, d: NaiveDate) {
@@ -684,7 +685,7 @@ impl Record {
         if let Some(v) = self.birth_year {
             field(b"by", out);
             match u32::try_from(v) {
-                Ok(year) => push_number(out, year),
+                Ok(year) => push_decimal(out, year, 1),
                 Err(_) => out.extend_from_slice(v.to_string().as_bytes()),
             }
         }
@@ -698,7 +699,7 @@ impl Record {
         }
         if let Some(v) = self.household_size {
             field(b"hs", out);
-            push_number(out, u32::from(v));
+            push_decimal(out, u32::from(v), 1);
         }
         field(b"sit", out);
         push_json_code(out, self.living_situation.code());
