@@ -76,8 +76,9 @@ fn main() -> Result<()> {
     // Per (person, piece): the best pair to another piece.
     let mut best: HashMap<(usize, usize), BestLink> = HashMap::new();
     for ((&(i, j), &owner), &(c, candidate)) in pairs.iter().zip(&owners).zip(&compared) {
+        // The margin to the pair's own threshold (contradictions need more).
         let w = if candidate {
-            linked.model.weight(&c, &params)
+            linked.model.weight(&c, &params) - params.threshold_for(&c)
         } else {
             f64::NEG_INFINITY
         };
@@ -114,7 +115,7 @@ fn main() -> Result<()> {
         }
         let cause = if !candidate {
             "not blocked".to_string()
-        } else if w < params.threshold {
+        } else if w < 0.0 {
             "under threshold".to_string()
         } else {
             match vetoes.get(&pair) {
@@ -130,6 +131,26 @@ fn main() -> Result<()> {
     );
     for ((level, cause), n) in causes {
         println!("  {n:>7}  {cause:<20} {}", IDENTITY_LEVELS[level as usize]);
+    }
+    // The links that were made, by level: how many joined two true persons.
+    let merged: Vec<(usize, usize)> = linked
+        .links
+        .iter()
+        .filter(|l| l.3.is_none())
+        .map(|l| (l.0 as usize, l.1 as usize))
+        .collect();
+    let mut made: BTreeMap<u8, (usize, usize)> = BTreeMap::new();
+    for (&(i, j), (c, _)) in merged.iter().zip(compare_pairs(&nodes, &merged, &params)) {
+        let e = made.entry(c.identity).or_default();
+        if labels[i] == labels[j] {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    println!("links made, by level: true / false");
+    for (level, (good, bad)) in made {
+        println!("  {good:>7} {bad:>6}  {}", IDENTITY_LEVELS[level as usize]);
     }
     Ok(())
 }

@@ -157,8 +157,13 @@ pub struct LinkageConfig {
     /// last full run's model, keeping earlier decisions (default false: every run relinks
     /// everything; see docs/linkage.md for when it is cheaper).
     pub incremental: bool,
-    /// Minimum match weight, log2 posterior odds, to link two records (default 0: even odds).
+    /// Minimum match weight, log2 posterior odds, to link two records (default -1: one chance
+    /// in three; see docs/linkage.md).
     pub threshold: f64,
+    /// Minimum match weight for a pair whose keys contradict each other as relatives' and
+    /// namesakes' do (two different exact dates, other first initials); never below
+    /// `threshold` (default 0: even odds).
+    pub contradiction_threshold: f64,
     /// Extra evidence (log2) needed to link two records of the same operator (default 4).
     pub same_operator_penalty: f64,
     /// Key values held by more records than this are not used for blocking (default 50).
@@ -187,6 +192,7 @@ impl Default for LinkageConfig {
             process_after_ingest: true,
             incremental: false,
             threshold: p.threshold,
+            contradiction_threshold: p.contradiction_threshold,
             same_operator_penalty: p.same_operator_penalty,
             max_block: p.max_block,
             max_cluster: p.max_cluster,
@@ -202,6 +208,7 @@ impl LinkageConfig {
     pub fn params(&self) -> LinkParams {
         LinkParams {
             threshold: self.threshold,
+            contradiction_threshold: self.contradiction_threshold,
             same_operator_penalty: self.same_operator_penalty,
             max_block: self.max_block,
             max_cluster: self.max_cluster,
@@ -373,10 +380,15 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
         ));
     }
     let l = &c.linkage;
-    let ranges: [(&'static str, bool, &str); 7] = [
+    let ranges: [(&'static str, bool, &str); 8] = [
         (
             "linkage.threshold",
             (-20.0..=40.0).contains(&l.threshold),
+            "a log2 weight between -20 and 40 (default -1)",
+        ),
+        (
+            "linkage.contradiction_threshold",
+            (-20.0..=40.0).contains(&l.contradiction_threshold),
             "a log2 weight between -20 and 40 (default 0)",
         ),
         (

@@ -150,8 +150,12 @@ const NAMES_YEAR_PART_LEVEL: u8 = 5;
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LinkParams {
-    /// Minimum match weight (log2 posterior odds) to link two records; 0 means even odds.
+    /// Minimum match weight (log2 posterior odds) to link two records; 0 means even odds, −1
+    /// one chance in three.
     pub threshold: f64,
+    /// Minimum match weight for a pair whose keys contradict each other the way relatives and
+    /// namesakes do (two different exact dates, other first initials): never below `threshold`.
+    pub contradiction_threshold: f64,
     /// Extra evidence (log2) needed for two records of the same operator.
     pub same_operator_penalty: f64,
     /// Key values held by more records than this are not used for blocking.
@@ -166,10 +170,31 @@ pub struct LinkParams {
     pub tf_cap: f64,
 }
 
+impl LinkParams {
+    /// The weight a pair must reach to be linked: a contradiction needs at least
+    /// `contradiction_threshold`.
+    pub fn threshold_for(&self, c: &Comparison) -> f64 {
+        if is_contradiction(c.identity) {
+            self.threshold.max(self.contradiction_threshold)
+        } else {
+            self.threshold
+        }
+    }
+}
+
+/// Identity levels where the keys contradict each other the way relatives and namesakes do.
+fn is_contradiction(identity: u8) -> bool {
+    matches!(
+        identity,
+        TWINS_LEVEL | DATES_DIFFER_LEVEL | DECADE_DATES_DIFFER_LEVEL
+    )
+}
+
 impl Default for LinkParams {
     fn default() -> Self {
         LinkParams {
-            threshold: 0.0,
+            threshold: -1.0,
+            contradiction_threshold: 0.0,
             same_operator_penalty: 4.0,
             max_block: 50,
             max_cluster: 24,
@@ -1100,7 +1125,7 @@ pub fn step_partners(
     let comparisons = compare_all(nodes, &ix, &pairs);
     let mut partner = fresh.to_vec();
     for (&(i, j), c) in pairs.iter().zip(&comparisons) {
-        if model.weight(c, p) >= p.threshold {
+        if model.weight(c, p) >= p.threshold_for(c) {
             partner[i as usize] = true;
             partner[j as usize] = true;
         }
@@ -1121,11 +1146,14 @@ fn link_inner(nodes: &[Node], step: Option<&Step<'_>>, p: &LinkParams) -> Linked
         .iter()
         .zip(&weights)
         .zip(&comparisons)
-        .filter(|((_, w), _)| **w >= p.threshold)
+        .filter(|((_, w), c)| **w >= p.threshold_for(c))
         .map(|((&(i, j), &w), c)| (w, i, j, c.identity <= STRONG_DATE_LEVEL))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let mut clusters = Clusters::new(nodes, &household_apart(&ix, &pairs, &weights, p));
+    let mut clusters = Clusters::new(
+        nodes,
+        &household_apart(&ix, &pairs, &weights, &comparisons, p),
+    );
     if let Some(step) = step {
         let mut first_of: HashMap<i64, usize> = HashMap::new();
         for (i, seed) in step.seeds.iter().enumerate() {
@@ -1160,6 +1188,7 @@ fn household_apart(
     ix: &Indexed,
     pairs: &[(u32, u32)],
     weights: &[f64],
+    comparisons: &[Comparison],
     p: &LinkParams,
 ) -> Vec<(usize, usize)> {
     let mut households: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
@@ -1171,18 +1200,20 @@ fn household_apart(
     let same_household = |i: u32, j: u32| {
         ix.households[i as usize] != 0 && ix.households[i as usize] == ix.households[j as usize]
     };
-    let weight_of: FxHashMap<(usize, usize), f64> = pairs
+    // A pair reaches its threshold when its weight, less the threshold its level needs, is ≥ 0.
+    let margin_of: FxHashMap<(usize, usize), f64> = pairs
         .iter()
         .zip(weights)
-        .filter(|&(&(i, j), _)| same_household(i, j))
-        .map(|(&(i, j), &w)| ((i as usize, j as usize), w))
+        .zip(comparisons)
+        .filter(|&((&(i, j), _), _)| same_household(i, j))
+        .map(|((&(i, j), &w), c)| ((i as usize, j as usize), w - p.threshold_for(c)))
         .collect();
     let mut apart = Vec::new();
     for members in households.values() {
         for (x, &i) in members.iter().enumerate() {
             for &j in &members[x + 1..] {
                 let key = (i.min(j), i.max(j));
-                if weight_of.get(&key).is_none_or(|&w| w < p.threshold) {
+                if margin_of.get(&key).is_none_or(|&m| m < 0.0) {
                     apart.push(key);
                 }
             }
@@ -1519,6 +1550,42 @@ mod tests {
             ids[base + 4],
             "a duplicate entry with direct evidence merges"
         );
+    }
+
+    #[test]
+    fn a_contradiction_needs_its_own_threshold() {
+        let mut nodes = background();
+        let base = nodes.len();
+        // Same surname token and exact date, first names with other initials: twins, or a typo
+        // in a first letter.
+        nodes.push(node("a", 'F', 1985, &[("tsd", "rare"), ("tfd", "first1")]));
+        nodes.push(node("b", 'F', 1985, &[("tsd", "rare"), ("tfd", "first2")]));
+        let fitted = link_detailed(&nodes, &LinkParams::default());
+        let c = compare_nodes(&nodes, base, base + 1);
+        assert_eq!(c.identity, TWINS_LEVEL);
+        let w = fitted.model.weight(&c, &LinkParams::default());
+        let linked_with = |contradiction: f64| {
+            let p = LinkParams {
+                threshold: w - 0.5,
+                contradiction_threshold: contradiction,
+                // Keep the weights the fitted model gave (EM itself does not use thresholds).
+                ..LinkParams::default()
+            };
+            let ids = link(&nodes, &p);
+            ids[base] == ids[base + 1]
+        };
+        assert!(!linked_with(w + 0.5), "above the pair's weight: kept apart");
+        assert!(linked_with(w - 0.5), "at or below it: linked");
+        // A contradiction threshold under `threshold` does not lower it.
+        let p = LinkParams {
+            threshold: 1.0,
+            contradiction_threshold: -3.0,
+            ..LinkParams::default()
+        };
+        assert_eq!(p.threshold_for(&c), 1.0);
+        let weak = Comparison { identity: 12, ..c };
+        assert_eq!(LinkParams::default().threshold_for(&weak), -1.0);
+        assert_eq!(LinkParams::default().threshold_for(&c), 0.0);
     }
 
     #[test]

@@ -644,8 +644,9 @@ pub fn render_report(
     write_distribution(&mut out, "records", &current.cluster_sizes);
     let _ = writeln!(
         out,
-        "\n## Score distribution (log2 match weight of candidate pairs; threshold {:+.1})\n",
-        current.params.threshold
+        "\n## Score distribution (log2 match weight of candidate pairs; threshold {:+.1}, {:+.1} for contradictions)\n",
+        current.params.threshold,
+        current.params.threshold.max(current.params.contradiction_threshold)
     );
     let peak = current
         .score_distribution
@@ -732,9 +733,10 @@ pub async fn explain(
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
         let _ = writeln!(
             out,
-            "\n{} candidate record(s) share a blocking key; the strongest 10, and every linked one (weights from an estimate on the records stored now, threshold {:+.1}):",
+            "\n{} candidate record(s) share a blocking key; the strongest 10, and every linked one (weights from an estimate on the records stored now, threshold {:+.1}, {:+.1} for contradictions):",
             scored.len(),
-            params.threshold
+            params.threshold,
+            params.threshold.max(params.contradiction_threshold)
         );
         for (rank, (j, w, c)) in scored.iter().enumerate() {
             let linked = members.contains(j);
