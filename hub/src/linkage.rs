@@ -172,9 +172,13 @@ pub struct LinkParams {
 
 impl LinkParams {
     /// The weight a pair must reach to be linked: a contradiction needs at least
-    /// `contradiction_threshold`.
+    /// `contradiction_threshold`; a pair sharing only values that count for nothing (no key
+    /// level: a surname end or token with two different first names) is never linked directly,
+    /// whatever the traits add — those are what strangers share.
     pub fn threshold_for(&self, c: &Comparison) -> f64 {
-        if is_contradiction(c.identity) {
+        if c.identity == NO_KEY_LEVEL {
+            f64::INFINITY
+        } else if is_contradiction(c.identity) {
             self.threshold.max(self.contradiction_threshold)
         } else {
             self.threshold
@@ -1586,6 +1590,29 @@ mod tests {
         let weak = Comparison { identity: 12, ..c };
         assert_eq!(LinkParams::default().threshold_for(&weak), -1.0);
         assert_eq!(LinkParams::default().threshold_for(&c), 0.0);
+    }
+
+    #[test]
+    fn a_pair_sharing_no_counted_key_is_never_linked_directly() {
+        let mut nodes = background();
+        let base = nodes.len();
+        // Same surname end and date, two different first names: a candidate pair (the value
+        // is blocked on) at the no-key level, with every trait agreeing.
+        for first in ["first1", "first2"] {
+            let mut n = node("a", 'M', 1975, &[("dsf", "end"), ("tfd", first)]);
+            n.record_ref = format!("r_{first}");
+            nodes.push(n);
+        }
+        let c = compare_nodes(&nodes, base, base + 1);
+        assert_eq!(c.identity, NO_KEY_LEVEL);
+        let p = LinkParams {
+            threshold: -20.0,
+            contradiction_threshold: -20.0,
+            same_operator_penalty: 0.0,
+            ..LinkParams::default()
+        };
+        let ids = link(&nodes, &p);
+        assert_ne!(ids[base], ids[base + 1]);
     }
 
     #[test]
