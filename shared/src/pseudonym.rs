@@ -760,8 +760,11 @@ impl Skeletons {
                 _ => None,
             }
             .filter(|r| r.len() >= 2);
+            // A particle is dropped from a name that has another token ("LE GOFF"), not from a
+            // name that is nothing else: "LE" is also a common Vietnamese surname (Lê).
+            let particles_only = !is_first && tokens.iter().all(|t| is_particle(t));
             for (n, t) in tokens.iter().enumerate() {
-                if t.len() < 2 || is_particle(t) {
+                if t.len() < 2 || (is_particle(t) && !particles_only) {
                     continue;
                 }
                 match &known {
@@ -914,6 +917,25 @@ mod tests {
             hex::encode(tag),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
+    }
+
+    #[test]
+    fn a_surname_that_is_only_a_particle_keeps_its_token() {
+        // Lê, a common Vietnamese surname, written LE: a misspelt first name still meets the
+        // surname token + date, as for any other surname.
+        let a = keys("Le", "", "Christophe", "13/09/1987");
+        let b = keys("Lê", "", "Christoph", "13/09/1987");
+        assert!(shares(&a, &b, KeyFamily::SurnameTokenDate));
+        assert!(a.contains_key(&KeyFamily::SurnameYear));
+        // In "Le Goff" the particle is still dropped: GOFF alone is the token.
+        let goff = keys("Le Goff", "", "Anne", "01/02/1990");
+        let goff_only = keys("Goff", "", "Marie", "01/02/1990");
+        assert!(shares(&goff, &goff_only, KeyFamily::SurnameTokenDate));
+        assert!(!shares(
+            &goff,
+            &keys("Le", "", "Marie", "01/02/1990"),
+            KeyFamily::SurnameTokenDate
+        ));
     }
 
     #[test]
