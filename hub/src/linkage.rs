@@ -417,7 +417,9 @@ pub struct Model {
     pub trait_m: [[f64; 3]; 4],
     /// u per trait level.
     pub trait_u: [[f64; 3]; 4],
-    /// Mean node count of the deciding value among pairs of each identity level (TF baseline).
+    /// Term-frequency baseline of each identity level: the harmonic mean, over its pairs
+    /// weighted by EM's posterior of non-match, of the deciding value's node count (field name
+    /// kept for the models stored by earlier runs, which held an arithmetic mean).
     pub level_mean_count: Vec<f64>,
     /// Candidate pairs the model was fitted on.
     pub pairs: usize,
@@ -471,7 +473,7 @@ impl Model {
         capped(w, against_only(c.identity).traits)
     }
 
-    /// The fitted weights, one line per identity level (log2 m/u by year level, mean count of
+    /// The fitted weights, one line per identity level (log2 m/u by year level, TF baseline of
     /// the deciding value) and per trait: what a developer reads to see what EM learnt.
     pub fn describe(&self) -> String {
         let mut out = format!("MODEL lambda {:.4} pairs {}\n", self.lambda, self.pairs);
@@ -483,7 +485,7 @@ impl Model {
                 })
                 .collect();
             out += &format!(
-                "  {name:<55} {} mean count {:.1}\n",
+                "  {name:<55} {} TF baseline {:.1}\n",
                 w.join(" "),
                 self.level_mean_count[l]
             );
@@ -887,15 +889,11 @@ fn initial_guess(c: &Comparison) -> f64 {
 pub fn estimate(comparisons: &[Comparison], p: &LinkParams) -> Model {
     // Identical patterns (ignoring term frequency) are pooled: EM runs on the histogram.
     let mut histogram: HashMap<(usize, [u8; 4]), (f64, f64)> = HashMap::new();
-    let mut level_sum = vec![(0.0f64, 0.0f64); IDENTITY_LEVELS.len()];
     for c in comparisons {
         let e = histogram
             .entry((c.pattern(), c.traits))
             .or_insert((0.0, initial_guess(c)));
         e.0 += 1.0;
-        let s = &mut level_sum[c.identity as usize];
-        s.0 += f64::from(c.value_count);
-        s.1 += 1.0;
     }
     let mut cells: Vec<((usize, [u8; 4]), f64, f64)> =
         histogram.into_iter().map(|(k, (n, g))| (k, n, g)).collect();
@@ -916,10 +914,8 @@ pub fn estimate(comparisons: &[Comparison], p: &LinkParams) -> Model {
         pattern_u: vec![0.0; PATTERNS],
         trait_m: [[0.0; 3]; 4],
         trait_u: [[0.0; 3]; 4],
-        level_mean_count: level_sum
-            .iter()
-            .map(|(s, n)| if *n > 0.0 { s / n } else { 0.0 })
-            .collect(),
+        // Set from EM's posteriors once it has converged (term frequency plays no part in EM).
+        level_mean_count: Vec::new(),
         pairs: comparisons.len(),
     };
     for _ in 0..p.em_iterations.max(1) {
@@ -966,7 +962,33 @@ pub fn estimate(comparisons: &[Comparison], p: &LinkParams) -> Model {
             *q = odds / (1.0 + odds);
         }
     }
+    model.level_mean_count = tf_baselines(comparisons, &model);
     model
+}
+
+/// The term-frequency baseline of each identity level: the count a deciding value would have
+/// if agreeing carried exactly the level's u. Two non-matching records agree on a value held
+/// by k records about k² times as often, so the level's u is the u of a value held by the
+/// harmonic mean of k over its non-matching pairs (weighted by EM's posterior of non-match);
+/// an arithmetic mean over pairs would sit far above it for skewed counts and credit every
+/// pair of a weak level with evidence it does not have.
+fn tf_baselines(comparisons: &[Comparison], model: &Model) -> Vec<f64> {
+    let mut sums = vec![(0.0f64, 0.0f64); IDENTITY_LEVELS.len()];
+    let prior = model.lambda / (1.0 - model.lambda);
+    for c in comparisons.iter().filter(|c| c.value_count > 0) {
+        let k = c.pattern();
+        let mut odds = prior * model.pattern_m[k] / model.pattern_u[k];
+        for (t, &l) in c.traits.iter().enumerate() {
+            odds *= model.trait_m[t][l as usize] / model.trait_u[t][l as usize];
+        }
+        let non_match = 1.0 / (1.0 + odds);
+        let s = &mut sums[c.identity as usize];
+        s.0 += non_match;
+        s.1 += non_match / f64::from(c.value_count);
+    }
+    sums.iter()
+        .map(|&(w, inv)| if inv > 0.0 { w / inv } else { 0.0 })
+        .collect()
 }
 
 /// Why a pair above the threshold was not merged.
@@ -1588,8 +1610,10 @@ mod tests {
         };
         assert_eq!(p.threshold_for(&c), 1.0);
         let weak = Comparison { identity: 12, ..c };
-        assert_eq!(LinkParams::default().threshold_for(&weak), -1.0);
-        assert_eq!(LinkParams::default().threshold_for(&c), 0.0);
+        let defaults = LinkParams::default();
+        assert_eq!(defaults.threshold_for(&weak), defaults.threshold);
+        assert_eq!(defaults.threshold_for(&c), defaults.contradiction_threshold);
+        assert!(defaults.contradiction_threshold > defaults.threshold);
     }
 
     #[test]
@@ -1720,6 +1744,44 @@ mod tests {
             (Some('F'), Some(1983), true)
         );
         assert_eq!(back.keys.len(), 2);
+    }
+
+    #[test]
+    fn the_term_frequency_baseline_is_the_harmonic_mean_over_non_matches() {
+        // A model under which every pair is a non-match: 100 pairs on values held by 2 records,
+        // 10 on values held by 50. Agreeing by chance on a value of count k happens about k²
+        // times as often, so the level's u is that of a value held by 110 / (100/2 + 10/50)
+        // ≈ 2.19 records, not the arithmetic mean 6.4.
+        let model = Model {
+            lambda: 1e-9,
+            pattern_m: vec![1.0; PATTERNS],
+            pattern_u: vec![1.0; PATTERNS],
+            trait_m: [[1.0; 3]; 4],
+            trait_u: [[1.0; 3]; 4],
+            level_mean_count: vec![0.0; IDENTITY_LEVELS.len()],
+            pairs: 110,
+        };
+        let at = |value_count| Comparison {
+            identity: 13,
+            year: 0,
+            traits: [2; 4],
+            value_count,
+            same_operator: false,
+        };
+        let comparisons: Vec<Comparison> = (0..100)
+            .map(|_| at(2))
+            .chain((0..10).map(|_| at(50)))
+            .collect();
+        let base = tf_baselines(&comparisons, &model)[13];
+        assert!((base - 110.0 / 50.2).abs() < 1e-6, "{base}");
+        // Only the values rarer than the baseline are credited.
+        let fitted = Model {
+            level_mean_count: tf_baselines(&comparisons, &model),
+            ..model
+        };
+        let p = LinkParams::default();
+        assert!(fitted.tf_adjustment(&at(2), &p) > 0.0);
+        assert!(fitted.tf_adjustment(&at(3), &p) < 0.0);
     }
 
     #[test]
