@@ -9,7 +9,7 @@
 use std::str::FromStr;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, ConnectOptions as _, Executor, Row};
 
 use crate::audit;
 
@@ -362,8 +362,14 @@ impl Store {
                 })
             });
         }
+        // sqlx warns of every statement over a second with its whole SQL text: on a large
+        // territory a full linkage run's reads always take that long, and the run reports its
+        // own timings, so those lines are kept for debugging (`RUST_LOG=sqlx=debug`).
+        let connect = sqlx::any::AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Connect(redact(&e.to_string())))?
+            .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
         let pool = options
-            .connect(&url)
+            .connect_with(connect)
             .await
             .map_err(|e| StoreError::Connect(redact(&e.to_string())))?;
         let migrator = match backend {
