@@ -364,10 +364,10 @@ impl Store {
         }
         // sqlx warns of every statement over a second with its whole SQL text: on a large
         // territory a full linkage run's reads always take that long, and the run reports its
-        // own timings, so those lines are kept for debugging (`RUST_LOG=sqlx=debug`).
+        // own timings, so those lines are details, shown with `--verbose` (info level).
         let connect = sqlx::any::AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Connect(redact(&e.to_string())))?
-            .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
+            .log_slow_statements(log::LevelFilter::Info, std::time::Duration::from_secs(1));
         let pool = options
             .connect_with(connect)
             .await
