@@ -179,10 +179,15 @@ impl LinkParams {
         if c.identity == NO_KEY_LEVEL {
             f64::INFINITY
         } else if is_contradiction(c.identity) {
-            self.threshold.max(self.contradiction_threshold)
+            self.contradiction_floor()
         } else {
             self.threshold
         }
+    }
+
+    /// What a contradicting pair must reach: `contradiction_threshold`, never below `threshold`.
+    pub fn contradiction_floor(&self) -> f64 {
+        self.threshold.max(self.contradiction_threshold)
     }
 }
 
@@ -1484,6 +1489,14 @@ mod tests {
         nodes
     }
 
+    /// The background with `extra` nodes appended, and the index of the first of them.
+    fn in_background(extra: impl IntoIterator<Item = Node>) -> (Vec<Node>, usize) {
+        let mut nodes = background();
+        let base = nodes.len();
+        nodes.extend(extra);
+        (nodes, base)
+    }
+
     #[test]
     fn em_learns_strong_keys_and_keeps_weak_ones_apart() {
         let nodes = background();
@@ -1580,12 +1593,12 @@ mod tests {
 
     #[test]
     fn a_contradiction_needs_its_own_threshold() {
-        let mut nodes = background();
-        let base = nodes.len();
         // Same surname token and exact date, first names with other initials: twins, or a typo
         // in a first letter.
-        nodes.push(node("a", 'F', 1985, &[("tsd", "rare"), ("tfd", "first1")]));
-        nodes.push(node("b", 'F', 1985, &[("tsd", "rare"), ("tfd", "first2")]));
+        let (nodes, base) = in_background([
+            node("a", 'F', 1985, &[("tsd", "rare"), ("tfd", "first1")]),
+            node("b", 'F', 1985, &[("tsd", "rare"), ("tfd", "first2")]),
+        ]);
         let fitted = link_detailed(&nodes, &LinkParams::default());
         let c = compare_nodes(&nodes, base, base + 1);
         assert_eq!(c.identity, TWINS_LEVEL);
@@ -1618,15 +1631,13 @@ mod tests {
 
     #[test]
     fn a_pair_sharing_no_counted_key_is_never_linked_directly() {
-        let mut nodes = background();
-        let base = nodes.len();
         // Same surname end and date, two different first names: a candidate pair (the value
         // is blocked on) at the no-key level, with every trait agreeing.
-        for first in ["first1", "first2"] {
+        let (nodes, base) = in_background(["first1", "first2"].map(|first| {
             let mut n = node("a", 'M', 1975, &[("dsf", "end"), ("tfd", first)]);
             n.record_ref = format!("r_{first}");
-            nodes.push(n);
-        }
+            n
+        }));
         let c = compare_nodes(&nodes, base, base + 1);
         assert_eq!(c.identity, NO_KEY_LEVEL);
         let p = LinkParams {
@@ -1641,20 +1652,20 @@ mod tests {
 
     #[test]
     fn sex_contradiction_vetoes_a_merge() {
-        let mut nodes = background();
-        let base = nodes.len();
-        nodes.push(node("a", 'M', 1980, &[("ndf", "x1")]));
-        nodes.push(node("b", 'F', 1980, &[("ndf", "x1")]));
+        let (nodes, base) = in_background([
+            node("a", 'M', 1980, &[("ndf", "x1")]),
+            node("b", 'F', 1980, &[("ndf", "x1")]),
+        ]);
         let ids = link(&nodes, &LinkParams::default());
         assert_ne!(ids[base], ids[base + 1]);
     }
 
     #[test]
     fn swapped_fields_agree_across_tags() {
-        let mut nodes = background();
-        let base = nodes.len();
-        nodes.push(node("a", 'F', 1983, &[("tsd", "ioana"), ("tfd", "keita")]));
-        nodes.push(node("b", 'F', 1983, &[("tsd", "keita"), ("tfd", "ioana")]));
+        let (nodes, base) = in_background([
+            node("a", 'F', 1983, &[("tsd", "ioana"), ("tfd", "keita")]),
+            node("b", 'F', 1983, &[("tsd", "keita"), ("tfd", "ioana")]),
+        ]);
         let c = compare_nodes(&nodes, base, base + 1);
         assert_eq!(
             IDENTITY_LEVELS[c.identity as usize],

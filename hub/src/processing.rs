@@ -646,7 +646,7 @@ pub fn render_report(
         out,
         "\n## Score distribution (log2 match weight of candidate pairs; threshold {:+.1}, {:+.1} for contradictions)\n",
         current.params.threshold,
-        current.params.threshold.max(current.params.contradiction_threshold)
+        current.params.contradiction_floor()
     );
     let peak = current
         .score_distribution
@@ -736,7 +736,7 @@ pub async fn explain(
             "\n{} candidate record(s) share a blocking key; the strongest 10, and every linked one (weights from an estimate on the records stored now, threshold {:+.1}, {:+.1} for contradictions):",
             scored.len(),
             params.threshold,
-            params.threshold.max(params.contradiction_threshold)
+            params.contradiction_floor()
         );
         for (rank, (j, w, c)) in scored.iter().enumerate() {
             let linked = members.contains(j);

@@ -761,10 +761,12 @@ impl Skeletons {
             }
             .filter(|r| r.len() >= 2);
             // A particle is dropped from a name that has another token ("LE GOFF"), not from a
-            // name that is nothing else: "LE" is also a common Vietnamese surname (Lê).
-            let particles_only = !is_first && tokens.iter().all(|t| is_particle(t));
+            // surname that is nothing else: "LE" is also a common Vietnamese surname (Lê). The
+            // other tokens are looked at only when a particle is met (rare on this hot path).
+            let drops_particle =
+                |t: &str| is_particle(t) && (is_first || tokens.iter().any(|o| !is_particle(o)));
             for (n, t) in tokens.iter().enumerate() {
-                if t.len() < 2 || (is_particle(t) && !particles_only) {
+                if t.len() < 2 || drops_particle(t) {
                     continue;
                 }
                 match &known {
