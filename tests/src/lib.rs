@@ -253,11 +253,7 @@ pub fn test_databases(dir: &Path) -> Vec<TestDatabase> {
     match std::env::var(POSTGRES_VAR) {
         Ok(admin) if !admin.is_empty() => {
             let name = format!("synchro_t_{}", hex::encode(rand_bytes()));
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(sqlx_free::create_database(&admin, &name))
+            block_on(sqlx_free::create_database(&admin, &name))
                 .unwrap_or_else(|e| panic!("cannot create a test database on {POSTGRES_VAR}: {e}"));
             let (without_password, password) = split_password(&admin);
             let base = without_password
@@ -465,11 +461,7 @@ impl HubProcess {
                 .to_string()
         });
         let url = db.url.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(synchro_hub::store::Store::connect(
+        block_on(synchro_hub::store::Store::connect(
             &url,
             password.as_deref(),
         ))
@@ -483,12 +475,20 @@ impl Drop for HubProcess {
     }
 }
 
-/// Runs a future to completion on a fresh runtime (tests are synchronous).
+/// Runs a future to completion (tests are synchronous) on one runtime shared by every call:
+/// a store's pooled PostgreSQL connections belong to the runtime that opened them, so a fresh
+/// runtime per call failed, now and then, on a connection left from a runtime already shut
+/// down ("a Tokio 1.x context was found, but it is being shutdown").
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+        })
         .block_on(f)
 }
 
