@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use synchro_shared::template::HouseholdRole;
 
 /// Key families in the order used by the identity levels; `tsd` and `tfd` share one domain,
 /// as do `tsy` and `tfy`.
@@ -1183,7 +1184,7 @@ fn link_inner(nodes: &[Node], step: Option<&Step<'_>>, p: &LinkParams) -> Linked
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut clusters = Clusters::new(
         nodes,
-        &household_apart(&ix, &pairs, &weights, &comparisons, p),
+        &household_apart(nodes, &ix, &pairs, &weights, &comparisons, p),
     );
     if let Some(step) = step {
         let mut first_of: HashMap<i64, usize> = HashMap::new();
@@ -1214,8 +1215,14 @@ fn link_inner(nodes: &[Node], step: Option<&Step<'_>>, p: &LinkParams) -> Linked
 /// Pairs of records one operator lists in the same household whose own comparison does not
 /// reach the threshold: two members of one household (twins, siblings), which no chain of
 /// links through other records may make one person. A household lists a person once, so
-/// only direct evidence can merge two of its records (an operator's duplicate entry).
+/// only direct evidence can merge two of its records (an operator's duplicate entry) —
+/// except two records with the same role that cannot be two relatives: a household has one
+/// applicant and at most one partner, and two of its children (or other adults) whose keys
+/// agree on the whole first name are one person entered twice (twins have two first names;
+/// a father and son of one name have two roles). Other records may join those like any
+/// other pair.
 fn household_apart(
+    nodes: &[Node],
     ix: &Indexed,
     pairs: &[(u32, u32)],
     weights: &[f64],
@@ -1232,25 +1239,54 @@ fn household_apart(
         ix.households[i as usize] != 0 && ix.households[i as usize] == ix.households[j as usize]
     };
     // A pair reaches its threshold when its weight, less the threshold its level needs, is ≥ 0.
-    let margin_of: FxHashMap<(usize, usize), f64> = pairs
+    let margin_of: FxHashMap<(usize, usize), (f64, u8)> = pairs
         .iter()
         .zip(weights)
         .zip(comparisons)
         .filter(|&((&(i, j), _), _)| same_household(i, j))
-        .map(|((&(i, j), &w), c)| ((i as usize, j as usize), w - p.threshold_for(c)))
+        .map(|((&(i, j), &w), c)| {
+            (
+                (i as usize, j as usize),
+                (w - p.threshold_for(c), c.identity),
+            )
+        })
         .collect();
     let mut apart = Vec::new();
     for members in households.values() {
         for (x, &i) in members.iter().enumerate() {
             for &j in &members[x + 1..] {
                 let key = (i.min(j), i.max(j));
-                if margin_of.get(&key).is_none_or(|&m| m < 0.0) {
+                let compared = margin_of.get(&key);
+                let first_names_agree = compared.is_some_and(|c| whole_first_name_agrees(c.1));
+                if one_person_twice(&nodes[i], &nodes[j], first_names_agree) {
+                    continue;
+                }
+                if compared.is_none_or(|c| c.0 < 0.0) {
                     apart.push(key);
                 }
             }
         }
     }
     apart
+}
+
+/// Two records of one household that can only be one person: both its applicant, both its
+/// partner, or two children (or other adults) whose first names agree.
+fn one_person_twice(a: &Node, b: &Node, first_names_agree: bool) -> bool {
+    let role = |n: &Node| n.traits[1].as_deref().and_then(HouseholdRole::from_code);
+    match (role(a), role(b)) {
+        (Some(x), Some(y)) if x == y => match x {
+            HouseholdRole::Demandeur | HouseholdRole::Conjoint => true,
+            HouseholdRole::Enfant | HouseholdRole::AutreAdulte => first_names_agree,
+        },
+        _ => false,
+    }
+}
+
+/// Identity levels decided by a key holding the whole first name (with the surname or the
+/// date), not a contradiction: ndf, pdf, tsd+tfd, ndx, nfm, nym/nyd, tfd, nfy, nfd.
+fn whole_first_name_agrees(identity: u8) -> bool {
+    matches!(identity, 0..=5 | 8 | 12 | 16)
 }
 
 /// Union-find over nodes with the per-person facts that veto a merge.
@@ -1589,6 +1625,48 @@ mod tests {
             ids[base + 4],
             "a duplicate entry with direct evidence merges"
         );
+    }
+
+    #[test]
+    fn one_person_entered_twice_in_a_household_is_not_kept_apart() {
+        // Two records of one household whose own comparison is far under the threshold: kept
+        // apart (no chain may join them) unless their roles say they are one person.
+        let kept_apart = |role: &str, keys: [&[(&str, &str)]; 2]| {
+            let nodes: Vec<Node> = keys
+                .iter()
+                .enumerate()
+                .map(|(n, keys)| {
+                    let mut node = node("a", 'M', 1970, keys);
+                    node.record_ref = format!("r_{n}");
+                    node.household_ref = Some("h_1".into());
+                    node.traits[1] = Some(role.into());
+                    node
+                })
+                .collect();
+            let ix = index(&nodes, None);
+            let pairs = candidate_pairs(&ix, 50);
+            let comparisons = compare_all(&nodes, &ix, &pairs);
+            let weights = vec![-20.0; pairs.len()];
+            let p = LinkParams::default();
+            !household_apart(&nodes, &ix, &pairs, &weights, &comparisons, &p).is_empty()
+        };
+        let twins: [&[(&str, &str)]; 2] = [
+            &[("ndf", "first1"), ("tsd", "sur")],
+            &[("ndf", "first2"), ("tsd", "sur")],
+        ];
+        let same_first_name: [&[(&str, &str)]; 2] = [
+            &[("ndf", "spelt1"), ("pdf", "same")],
+            &[("ndf", "spelt2"), ("pdf", "same")],
+        ];
+        // A household has one applicant and at most one partner.
+        assert!(!kept_apart("demandeur", twins));
+        assert!(!kept_apart("conjoint", twins));
+        // Two children with other first names may be twins; with one first name, one child.
+        assert!(kept_apart("enfant", twins));
+        assert!(!kept_apart("enfant", same_first_name));
+        // Other roles, or roles unknown: relatives.
+        assert!(kept_apart("autre_adulte", twins));
+        assert!(kept_apart("", same_first_name));
     }
 
     #[test]
