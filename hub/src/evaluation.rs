@@ -21,7 +21,7 @@ use synchro_shared::normalise::{BirthDate, NormalisedNames};
 use synchro_synth::{Config, Dirtiness, Scenario};
 
 use crate::command::{init, InitArgs};
-use crate::linkage::{score, LinkParams, PairwiseQuality};
+use crate::linkage::{score, PairwiseQuality};
 
 /// Options of `bench-linkage`.
 #[derive(Debug, Clone, Args)]
@@ -51,6 +51,37 @@ pub struct EvalArgs {
     /// DIR also keeps the simulated operators' linkage secret: for generated data only
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// A `[linkage]` option of hub.toml for the bench's hubs, as KEY=VALUE (repeatable:
+    /// `--linkage threshold=-1.5 --linkage max_block=80`); the bench builds its own hubs, so
+    /// the global `--config` is not read
+    #[arg(long = "linkage", value_name = "KEY=VALUE")]
+    pub linkage: Vec<String>,
+}
+
+/// The bench hubs' hub.toml with `settings` (KEY=VALUE, each a `[linkage]` option) applied;
+/// the hub validates them when it opens, naming the key and the allowed values.
+fn with_linkage_settings(config_text: &str, settings: &[String]) -> Result<String> {
+    if settings.is_empty() {
+        return Ok(config_text.to_string());
+    }
+    let mut config: toml::Table =
+        toml::from_str(config_text).context("the bench hub's hub.toml")?;
+    let linkage = config
+        .entry("linkage")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(linkage) = linkage.as_table_mut() else {
+        anyhow::bail!("the bench hub's hub.toml has a [linkage] that is not a table");
+    };
+    for setting in settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            anyhow::bail!("--linkage {setting}: expected KEY=VALUE, e.g. --linkage threshold=-1.5");
+        };
+        let parsed: toml::Table = toml::from_str(&format!("v = {value}")).with_context(|| {
+            format!("--linkage {setting}: {value:?} is not a TOML value (a number, true/false)")
+        })?;
+        linkage.insert(key.trim().to_string(), parsed["v"].clone());
+    }
+    Ok(toml::to_string(&config)?)
 }
 
 struct LevelResult {
@@ -121,14 +152,15 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
     .await?;
     // Processing is driven below: batch by batch incrementally, then once from scratch.
     let config_text = std::fs::read_to_string(&created.config)?;
+    let config_text = config_text
+        .replace(
+            "process_after_ingest = true",
+            "process_after_ingest = false",
+        )
+        .replace("incremental = false", "incremental = true");
     std::fs::write(
         &created.config,
-        config_text
-            .replace(
-                "process_after_ingest = true",
-                "process_after_ingest = false",
-            )
-            .replace("incremental = false", "incremental = true"),
+        with_linkage_settings(&config_text, &args.linkage)?,
     )?;
     let hub = crate::command::open(&created.config).await?;
     let linkage_secret = work.join("custodian/linkage.key");
@@ -258,7 +290,7 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
             .filter_map(|l| loaded.remove(&(l.operator_id.clone(), l.record_ref.clone())))
             .collect();
         if eval.show_errors > 0 {
-            let linked = crate::linkage::link_detailed(&nodes, &LinkParams::default());
+            let linked = crate::linkage::link_detailed(&nodes, &hub.cfg.config.linkage.params());
             eprint!("{}", linked.model.describe());
         }
         nodes
@@ -411,6 +443,12 @@ pub async fn bench_linkage(args: &EvalArgs) -> Result<()> {
         "# synchro-hub bench-linkage\n\n{} persons, {} operators, {} months; records = one operator's record across months.\n",
         args.persons, args.operators, args.months
     );
+    if !args.linkage.is_empty() {
+        println!(
+            "Linkage settings (hub.toml `[linkage]`, the rest at their defaults): {}\n",
+            args.linkage.join(", ")
+        );
+    }
     println!("| level | records | true persons | method | precision | recall | F1 | count error | processing (time, peak memory) |");
     println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
     for r in &results {
@@ -465,6 +503,23 @@ pub async fn bench_linkage(args: &EvalArgs) -> Result<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn linkage_settings_reach_the_bench_hubs_config() {
+        let text = "[hub]\nlisten = \"127.0.0.1:0\"\n\n[linkage]\nthreshold = -1.0\n";
+        let patched = with_linkage_settings(
+            text,
+            &["threshold=-1.5".to_string(), "max_block = 80".to_string()],
+        )
+        .unwrap();
+        let config: toml::Table = toml::from_str(&patched).unwrap();
+        assert_eq!(config["linkage"]["threshold"].as_float(), Some(-1.5));
+        assert_eq!(config["linkage"]["max_block"].as_integer(), Some(80));
+        assert_eq!(config["hub"]["listen"].as_str(), Some("127.0.0.1:0"));
+        assert_eq!(with_linkage_settings(text, &[]).unwrap(), text);
+        let error = with_linkage_settings(text, &["threshold".to_string()]).unwrap_err();
+        assert!(error.to_string().contains("expected KEY=VALUE"), "{error}");
+    }
+
     #[tokio::test]
     async fn linkage_beats_the_naive_key_on_generated_data() {
         let dir = tempfile::tempdir().unwrap();
@@ -476,6 +531,7 @@ mod tests {
             show_errors: 0,
             dump_nodes: None,
             keep: None,
+            linkage: Vec::new(),
         };
         let r = level(dir.path(), Dirtiness::Moderate, &args).await.unwrap();
         assert!(
