@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use synchro_hub::linkage::{
     compare_pairs, link_detailed, node_from_line, score, LinkParams, Veto, IDENTITY_LEVELS,
 };
@@ -22,15 +22,8 @@ fn main() -> Result<()> {
     let path = args
         .next()
         .context("usage: relink FILE.nodes [key=value ...]")?;
-    let mut table = toml::Table::new();
-    for setting in args {
-        let Some((key, value)) = setting.split_once('=') else {
-            bail!("expected key=value, got {setting}");
-        };
-        let parsed: toml::Table = toml::from_str(&format!("v = {value}"))
-            .with_context(|| format!("{key}: not a TOML value"))?;
-        table.insert(key.to_string(), parsed["v"].clone());
-    }
+    let settings: Vec<String> = args.collect();
+    let table = synchro_hub::config::linkage_settings(settings.iter().map(String::as_str))?;
     let params: LinkParams = table.try_into().context("not a [linkage] option")?;
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let mut labels = Vec::new();

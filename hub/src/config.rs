@@ -323,6 +323,35 @@ impl LoadedConfig {
     }
 }
 
+/// A `[linkage]` option given on a command line that is not KEY=VALUE with a TOML value.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{setting}`: expected KEY=VALUE with a number or true/false as the value, e.g. threshold=-1.5"
+)]
+pub struct SettingError {
+    /// The setting as given.
+    pub setting: String,
+}
+
+/// `[linkage]` options given as KEY=VALUE on a command line (`threshold=-1.5`), as the TOML
+/// table hub.toml would hold; keys and ranges are checked where the table is used.
+pub fn linkage_settings<'a>(
+    settings: impl IntoIterator<Item = &'a str>,
+) -> Result<toml::Table, SettingError> {
+    let mut table = toml::Table::new();
+    for setting in settings {
+        let error = || SettingError {
+            setting: setting.to_string(),
+        };
+        let (key, value) = setting.split_once('=').ok_or_else(error)?;
+        let mut parsed: toml::Table =
+            toml::from_str(&format!("v = {value}")).map_err(|_| error())?;
+        let value = parsed.remove("v").ok_or_else(error)?;
+        table.insert(key.trim().to_string(), value);
+    }
+    Ok(table)
+}
+
 /// Loads and validates `hub.toml` (no side effects).
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
     let config: HubConfig = load_toml(

@@ -64,6 +64,8 @@ fn with_linkage_settings(config_text: &str, settings: &[String]) -> Result<Strin
     if settings.is_empty() {
         return Ok(config_text.to_string());
     }
+    let given = crate::config::linkage_settings(settings.iter().map(String::as_str))
+        .context("--linkage")?;
     let mut config: toml::Table =
         toml::from_str(config_text).context("the bench hub's hub.toml")?;
     let linkage = config
@@ -72,15 +74,7 @@ fn with_linkage_settings(config_text: &str, settings: &[String]) -> Result<Strin
     let Some(linkage) = linkage.as_table_mut() else {
         anyhow::bail!("the bench hub's hub.toml has a [linkage] that is not a table");
     };
-    for setting in settings {
-        let Some((key, value)) = setting.split_once('=') else {
-            anyhow::bail!("--linkage {setting}: expected KEY=VALUE, e.g. --linkage threshold=-1.5");
-        };
-        let parsed: toml::Table = toml::from_str(&format!("v = {value}")).with_context(|| {
-            format!("--linkage {setting}: {value:?} is not a TOML value (a number, true/false)")
-        })?;
-        linkage.insert(key.trim().to_string(), parsed["v"].clone());
-    }
+    linkage.extend(given);
     Ok(toml::to_string(&config)?)
 }
 
@@ -517,7 +511,15 @@ mod tests {
         assert_eq!(config["hub"]["listen"].as_str(), Some("127.0.0.1:0"));
         assert_eq!(with_linkage_settings(text, &[]).unwrap(), text);
         let error = with_linkage_settings(text, &["threshold".to_string()]).unwrap_err();
-        assert!(error.to_string().contains("expected KEY=VALUE"), "{error}");
+        assert!(
+            format!("{error:#}").contains("expected KEY=VALUE"),
+            "{error:#}"
+        );
+        let error = with_linkage_settings(text, &["threshold=abc".to_string()]).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("`threshold=abc`"),
+            "{error:#}"
+        );
     }
 
     #[tokio::test]

@@ -146,6 +146,12 @@ const NO_KEY_LEVEL: u8 = 18;
 const NAMES_DAY_MONTH_LEVEL: usize = 4;
 /// Names, year and the month or the day agree, the other differs: one digit typed wrong.
 const NAMES_YEAR_PART_LEVEL: u8 = 5;
+/// A first-name token and the date agree (tfd), the surnames do not.
+const FIRST_TOKEN_DATE_LEVEL: u8 = 8;
+/// Names and the birth year agree (nfy), not two differing exact dates.
+const NAMES_YEAR_LEVEL: u8 = 12;
+/// Names and the decade agree (nfd), not two differing exact dates.
+const NAMES_DECADE_LEVEL: u8 = 16;
 
 /// Linkage parameters (`[linkage]` in hub.toml).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -768,13 +774,20 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
         };
         (level, agree[TSD])
     } else if agree[TFD] > 0 {
-        (8, agree[TFD])
+        (FIRST_TOKEN_DATE_LEVEL, agree[TFD])
     } else if agree[DSF] > 0 && !both_first {
         // A surname end or a surname token alone is evidence only when a first name is
         // missing: with both first names known and different, it is what strangers share.
         (11, agree[DSF])
     } else if agree[NFY] > 0 {
-        (if both_exact { DATES_DIFFER_LEVEL } else { 12 }, agree[NFY])
+        (
+            if both_exact {
+                DATES_DIFFER_LEVEL
+            } else {
+                NAMES_YEAR_LEVEL
+            },
+            agree[NFY],
+        )
     } else if let Some(count) = [agree[TSY], agree[TFY], agree[CROSS_YEAR]]
         .into_iter()
         .filter(|&c| c > 0)
@@ -788,7 +801,7 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
             if both_exact {
                 DECADE_DATES_DIFFER_LEVEL
             } else {
-                16
+                NAMES_DECADE_LEVEL
             },
             agree[NFD],
         )
@@ -1286,7 +1299,11 @@ fn one_person_twice(a: &Node, b: &Node, first_names_agree: bool) -> bool {
 /// Identity levels decided by a key holding the whole first name (with the surname or the
 /// date), not a contradiction: ndf, pdf, tsd+tfd, ndx, nfm, nym/nyd, tfd, nfy, nfd.
 fn whole_first_name_agrees(identity: u8) -> bool {
-    matches!(identity, 0..=5 | 8 | 12 | 16)
+    identity <= NAMES_YEAR_PART_LEVEL
+        || matches!(
+            identity,
+            FIRST_TOKEN_DATE_LEVEL | NAMES_YEAR_LEVEL | NAMES_DECADE_LEVEL
+        )
 }
 
 /// Union-find over nodes with the per-person facts that veto a merge.
@@ -1667,6 +1684,14 @@ mod tests {
         // Other roles, or roles unknown: relatives.
         assert!(kept_apart("autre_adulte", twins));
         assert!(kept_apart("", same_first_name));
+        // The named levels are the ones their names say.
+        for (level, family) in [
+            (FIRST_TOKEN_DATE_LEVEL, "(tfd)"),
+            (NAMES_YEAR_LEVEL, "(nfy)"),
+            (NAMES_DECADE_LEVEL, "(nfd)"),
+        ] {
+            assert!(IDENTITY_LEVELS[level as usize].ends_with(family), "{level}");
+        }
     }
 
     #[test]
