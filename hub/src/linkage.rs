@@ -830,6 +830,12 @@ fn compare(nodes: &[Node], ix: &Indexed, i: usize, j: usize) -> Comparison {
 
 /// Candidate pairs (i < j) from the blocks, deduplicated and sorted.
 fn candidate_pairs(ix: &Indexed, max_block: usize) -> Vec<(u32, u32)> {
+    candidate_pairs_of(ix, max_block, None)
+}
+
+/// Candidate pairs as [`candidate_pairs`], only those with a member in `with` when given (an
+/// incremental run's fresh nodes: pairs among the records read are never decided there).
+fn candidate_pairs_of(ix: &Indexed, max_block: usize, with: Option<&[bool]>) -> Vec<(u32, u32)> {
     let mut blocks: Vec<Vec<u32>> = vec![Vec::new(); ix.counts.len()];
     for (n, keys) in ix.keys.iter().enumerate() {
         let mut last = u32::MAX;
@@ -844,7 +850,9 @@ fn candidate_pairs(ix: &Indexed, max_block: usize) -> Vec<(u32, u32)> {
     for members in blocks.iter().filter(|m| m.len() > 1) {
         for (x, &i) in members.iter().enumerate() {
             for &j in &members[x + 1..] {
-                pairs.push((u64::from(i) << 32) | u64::from(j));
+                if with.is_none_or(|w| w[i as usize] || w[j as usize]) {
+                    pairs.push((u64::from(i) << 32) | u64::from(j));
+                }
             }
         }
     }
@@ -1163,10 +1171,7 @@ pub fn step_partners(
     p: &LinkParams,
 ) -> Vec<bool> {
     let ix = index(nodes, Some(counts));
-    let pairs: Vec<(u32, u32)> = candidate_pairs(&ix, p.max_block)
-        .into_iter()
-        .filter(|&(i, j)| fresh[i as usize] || fresh[j as usize])
-        .collect();
+    let pairs = candidate_pairs_of(&ix, p.max_block, Some(fresh));
     let comparisons = compare_all(nodes, &ix, &pairs);
     let mut partner = fresh.to_vec();
     for (&(i, j), c) in pairs.iter().zip(&comparisons) {
