@@ -177,6 +177,9 @@ pub struct LinkageConfig {
     pub em_iterations: usize,
     /// Largest term-frequency adjustment, log2, either way (default 4).
     pub tf_cap: f64,
+    /// Match the other members of two households that share a person, even without a shared
+    /// key, as one family seen twice (default true).
+    pub household_context: bool,
 }
 
 fn default_epochs() -> Vec<u32> {
@@ -199,6 +202,7 @@ impl Default for LinkageConfig {
             max_year_span: p.max_year_span,
             em_iterations: p.em_iterations,
             tf_cap: p.tf_cap,
+            household_context: p.household_context,
         }
     }
 }
@@ -215,6 +219,7 @@ impl LinkageConfig {
             max_year_span: self.max_year_span,
             em_iterations: self.em_iterations,
             tf_cap: self.tf_cap,
+            household_context: self.household_context,
         }
     }
 }

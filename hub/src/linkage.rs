@@ -175,6 +175,8 @@ pub struct LinkParams {
     pub em_iterations: usize,
     /// Largest term-frequency adjustment, in log2 units, either way.
     pub tf_cap: f64,
+    /// Weigh the other members of two households that share a person as one family seen twice.
+    pub household_context: bool,
 }
 
 impl LinkParams {
@@ -217,6 +219,7 @@ impl Default for LinkParams {
             max_year_span: 2,
             em_iterations: 40,
             tf_cap: 4.0,
+            household_context: true,
         }
     }
 }
@@ -1215,13 +1218,24 @@ fn link_inner(nodes: &[Node], step: Option<&Step<'_>>, p: &LinkParams) -> Linked
         scored.retain(|&(_, i, j, _)| step.fresh[i as usize] || step.fresh[j as usize]);
     }
     let cross_weight = |i: usize, j: usize| model.weight(&compare(nodes, &ix, i, j), p);
-    let links = scored
+    let mut links: Vec<(u32, u32, f64, Option<Veto>)> = scored
         .into_iter()
         .map(|(w, i, j, strong)| {
             let veto = clusters.merge(i as usize, j as usize, strong, p, &cross_weight);
             (i, j, w, veto)
         })
         .collect();
+    if p.household_context {
+        let fresh = step.map(|s| s.fresh);
+        links.extend(household_context(
+            nodes,
+            &ix,
+            &mut clusters,
+            &model,
+            p,
+            fresh,
+        ));
+    }
     Linked {
         person: clusters.dense_ids(),
         model,
@@ -1229,6 +1243,127 @@ fn link_inner(nodes: &[Node], step: Option<&Step<'_>>, p: &LinkParams) -> Linked
         weights,
     }
 }
+
+/// Passes of the household context: a link it makes can anchor two more households.
+const CONTEXT_PASSES: usize = 3;
+
+/// Household context: two households (of two operators, or two entries of one) that already
+/// share a person are one family seen twice, so their other members are weighed against each
+/// other with that prior instead of the territory-wide one — even when they share no key (a
+/// missing date and a misspelt name), since the family, not a key, brought them together. A
+/// member is matched only to a member of the other household with the same role, no
+/// contradicting sex or birth years, and each must be the other's best candidate by a clear
+/// margin (two brothers of unknown ages are not guessed); a person already present in the
+/// other household is not matched again. The merge passes the usual vetoes. In an incremental
+/// run only pairs with a fresh record are decided. Returns the links tried.
+fn household_context(
+    nodes: &[Node],
+    ix: &Indexed,
+    clusters: &mut Clusters,
+    model: &Model,
+    p: &LinkParams,
+    fresh: Option<&[bool]>,
+) -> Vec<(u32, u32, f64, Option<Veto>)> {
+    // The prior within two households sharing a person: even odds (weights carry the
+    // territory's prior log-odds, which this replaces; never a penalty).
+    let bonus = (-(model.lambda / (1.0 - model.lambda)).log2()).max(0.0);
+    let context_weight = |i: usize, j: usize| model.weight(&compare(nodes, ix, i, j), p) + bonus;
+    let mut members: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+    for (i, &h) in ix.households.iter().enumerate() {
+        if h != 0 {
+            members.entry(h).or_default().push(i);
+        }
+    }
+    let mut links = Vec::new();
+    for _ in 0..CONTEXT_PASSES {
+        // Households of each person, then the pairs of households a person joins.
+        let mut households_of: FxHashMap<usize, Vec<u32>> = FxHashMap::default();
+        for (i, &h) in ix.households.iter().enumerate() {
+            if h != 0 {
+                let root = clusters.find(i);
+                let hs = households_of.entry(root).or_default();
+                if !hs.contains(&h) {
+                    hs.push(h);
+                }
+            }
+        }
+        let mut anchored: Vec<(u32, u32)> = households_of
+            .values()
+            .filter(|hs| hs.len() > 1)
+            .flat_map(|hs| {
+                hs.iter()
+                    .enumerate()
+                    .flat_map(move |(x, &a)| hs[x + 1..].iter().map(move |&b| (a.min(b), a.max(b))))
+            })
+            .collect();
+        anchored.sort_unstable();
+        anchored.dedup();
+        let mut proposals: Vec<(f64, usize, usize)> = Vec::new();
+        for &(h1, h2) in &anchored {
+            let (m1, m2) = (&members[&h1], &members[&h2]);
+            // Compatible pairs not yet one person, whose persons are absent from the other side.
+            let mut options: Vec<(f64, usize, usize)> = Vec::new();
+            for &a in m1 {
+                let ra = clusters.find(a);
+                if households_of[&ra].contains(&h2) {
+                    continue;
+                }
+                for &b in m2 {
+                    let rb = clusters.find(b);
+                    if ra == rb
+                        || households_of[&rb].contains(&h1)
+                        || fresh.is_some_and(|f| !f[a] && !f[b])
+                        || ix.traits[a][1] == 0
+                        || ix.traits[a][1] != ix.traits[b][1]
+                    {
+                        continue;
+                    }
+                    let c = compare(nodes, ix, a, b);
+                    let w = model.weight(&c, p) + bonus;
+                    let floor = if is_contradiction(c.identity) {
+                        p.contradiction_floor()
+                    } else {
+                        p.threshold
+                    };
+                    let (sexes, years) = clusters.combined(ra, rb);
+                    let years_apart = years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span);
+                    if w >= floor && !(sexes.0 && sexes.1) && !years_apart {
+                        options.push((w, a, b));
+                    }
+                }
+            }
+            // Mutual best by a clear margin over every other option of either member.
+            for &(w, a, b) in &options {
+                let rival = options
+                    .iter()
+                    .filter(|o| (o.1 == a) != (o.2 == b))
+                    .map(|o| o.0)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                if w - rival >= CONTEXT_MARGIN {
+                    proposals.push((w, a, b));
+                }
+            }
+        }
+        if proposals.is_empty() {
+            break;
+        }
+        proposals.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+        let mut merged = false;
+        for (w, a, b) in proposals {
+            let veto = clusters.merge(a, b, false, p, &context_weight);
+            merged |= veto.is_none();
+            links.push((a.min(b) as u32, a.max(b) as u32, w, veto));
+        }
+        if !merged {
+            break;
+        }
+    }
+    links
+}
+
+/// How much better (log2) a household-context match must be than any other option of either
+/// member: one bit, twice the odds.
+const CONTEXT_MARGIN: f64 = 1.0;
 
 /// Pairs of records one operator lists in the same household whose own comparison does not
 /// reach the threshold: two members of one household (twins, siblings), which no chain of

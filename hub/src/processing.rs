@@ -698,13 +698,32 @@ pub async fn explain(
             .iter()
             .map(|&i| crate::linkage::candidates_of(&nodes, i, &task_params))
             .collect();
-        (nodes, linked.model, (targets, candidates))
+        // Links tried without a shared blocking key: the household context's.
+        let context: Vec<Vec<(usize, f64, bool)>> = targets
+            .iter()
+            .zip(&candidates)
+            .map(|(&i, cands)| {
+                linked
+                    .links
+                    .iter()
+                    .filter_map(|&(a, b, w, veto)| {
+                        let other = match (a as usize, b as usize) {
+                            (a, b) if a == i => b,
+                            (a, b) if b == i => a,
+                            _ => return None,
+                        };
+                        (!cands.iter().any(|c| c.0 == other)).then_some((other, w, veto.is_none()))
+                    })
+                    .collect()
+            })
+            .collect();
+        (nodes, linked.model, (targets, candidates, context))
     })
     .await
     .map_err(|e| ProcessError::Task(e.to_string()))?;
-    let (targets, candidates) = candidates;
+    let (targets, candidates, context) = candidates;
     let mut out = String::new();
-    for (&i, cands) in targets.iter().zip(&candidates) {
+    for ((&i, cands), context) in targets.iter().zip(&candidates).zip(&context) {
         let n = &nodes[i];
         let ids = ids_of(n);
         let _ = writeln!(
@@ -783,6 +802,23 @@ pub async fn explain(
             for term in model.explain(c, params) {
                 let _ = writeln!(out, "  {:+6.1}  {}: {}", term.weight, term.what, term.level);
             }
+        }
+        if !context.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nThrough the household context (two households already sharing a person; member to member, role to role, even prior odds):"
+            );
+        }
+        for &(j, w, merged) in context {
+            let m = &nodes[j];
+            let _ = writeln!(
+                out,
+                "- {} {}: weight {:+.1} with the household prior, {}",
+                m.operator,
+                m.record_ref,
+                w,
+                if merged { "linked" } else { "vetoed" }
+            );
         }
         out.push('\n');
     }

@@ -83,6 +83,10 @@ fn node_of(
     }
 }
 
+/// Nationality groups and administrative statuses of the background (compared as codes only).
+const NATIONALITY_GROUPS: [&str; 4] = ["francaise", "ue", "hors_ue", "inconnue"];
+const ADMIN_STATUSES: [&str; 5] = ["titre", "demande", "sans", "protection", "inconnu"];
+
 /// A small deterministic generator (xorshift), so the background is the same on every run.
 struct Rng(u64);
 impl Rng {
@@ -97,8 +101,11 @@ impl Rng {
 /// 4,000 persons, most seen by one operator (as in real territories), the others by two or
 /// three; a fifth of repeat sightings with a typo or a missing first name, so EM sees matches
 /// of every strength and the many strangers that share a common name.
-fn background(deriver: &MatchKeyDeriver) -> Vec<Node> {
+fn background(deriver: &MatchKeyDeriver, with_traits: bool) -> Vec<Node> {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
+    // Nationality group and administrative status, as operators record them (when asked; a
+    // generator of its own, so that the identities are drawn the same either way).
+    let mut trait_rng = Rng(0x7a17_5eed_0000_0002);
     let operators = ["siao", "ccas", "maraude", "chrs", "hopital"];
     let mut nodes = Vec::new();
     for p in 0..4000 {
@@ -116,6 +123,8 @@ fn background(deriver: &MatchKeyDeriver) -> Vec<Node> {
             1950 + rng.next(56)
         );
         let sex = Some(if female { 'F' } else { 'M' });
+        let nationality = NATIONALITY_GROUPS[trait_rng.next(NATIONALITY_GROUPS.len())];
+        let admin = ADMIN_STATUSES[trait_rng.next(ADMIN_STATUSES.len())];
         let seen = [1, 1, 1, 2, 2, 3][rng.next(6)];
         let start = rng.next(operators.len());
         for k in 0..seen {
@@ -133,7 +142,7 @@ fn background(deriver: &MatchKeyDeriver) -> Vec<Node> {
                     _ => first_typed.clear(),
                 }
             }
-            nodes.push(node_of(
+            let mut n = node_of(
                 deriver,
                 format!("bg{p}-{k}"),
                 operator,
@@ -142,7 +151,12 @@ fn background(deriver: &MatchKeyDeriver) -> Vec<Node> {
                 &first_typed,
                 &date,
                 sex,
-            ));
+            );
+            if with_traits {
+                n.traits[0] = Some(nationality.to_string());
+                n.traits[2] = Some(admin.to_string());
+            }
+            nodes.push(n);
         }
     }
     nodes
@@ -274,7 +288,7 @@ fn cases() -> Vec<(&'static str, Vec<Typed>, bool)> {
 #[test]
 fn each_phenomenon_is_linked_or_kept_apart_as_it_should() {
     let deriver = MatchKeyDeriver::new(&LinkageSecret::generate(1));
-    let mut nodes = background(&deriver);
+    let mut nodes = background(&deriver, false);
     let mut spans = Vec::new();
     for (c, (what, records, _)) in cases().iter().enumerate() {
         let start = nodes.len();
@@ -306,4 +320,91 @@ fn each_phenomenon_is_linked_or_kept_apart_as_it_should() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// One operator's household member: (birth name, first names, birth date, sex, role).
+type Member = (&'static str, &'static str, &'static str, char, &'static str);
+
+/// A household as one operator lists it, as nodes.
+fn household(
+    deriver: &MatchKeyDeriver,
+    operator: &'static str,
+    household: &str,
+    members: &[Member],
+) -> Vec<Node> {
+    members
+        .iter()
+        .enumerate()
+        .map(|(m, &(birth_name, first_names, birth_date, sex, role))| {
+            let mut n = node(
+                deriver,
+                format!("{household}-{m}"),
+                &rec(operator, birth_name, first_names, birth_date, sex),
+            );
+            n.household_ref = Some(household.to_string());
+            n.traits = [
+                Some("hors_ue".to_string()),
+                Some(role.to_string()),
+                Some("demande".to_string()),
+            ];
+            n
+        })
+        .collect()
+}
+
+#[test]
+fn a_family_seen_by_two_operators_is_matched_member_to_member() {
+    let deriver = MatchKeyDeriver::new(&LinkageSecret::generate(1));
+    // A family shares its nationality group and administrative status, which the household
+    // context weighs with its roles: the background records them too, so EM learns them.
+    let mut nodes = background(&deriver, true);
+    let start = nodes.len();
+    // The father and the son agree on every key; the mother's second record has no birth date
+    // and a misspelt surname, so she shares no key with her first one; the two younger sons of
+    // the second record have neither first name nor date: which is which cannot be told.
+    nodes.extend(household(
+        &deriver,
+        "siao",
+        "S1",
+        &[
+            ("DIALLO", "Moussa", "12/05/1980", 'M', "demandeur"),
+            ("KONE", "Awa", "03/09/1984", 'F', "conjoint"),
+            ("DIALLO", "Ibrahim", "21/02/2012", 'M', "enfant"),
+            ("DIALLO", "Lucas", "02/03/2015", 'M', "enfant"),
+            ("DIALLO", "Hugo", "14/10/2017", 'M', "enfant"),
+        ],
+    ));
+    nodes.extend(household(
+        &deriver,
+        "ccas",
+        "C1",
+        &[
+            ("DIALLO", "Moussa", "12/05/1980", 'M', "demandeur"),
+            ("KOME", "Awa", "", 'F', "conjoint"),
+            ("DIALLO", "Ibrahim", "21/02/2012", 'M', "enfant"),
+            ("DIALLO", "", "", 'M', "enfant"),
+            ("DIALLO", "", "", 'M', "enfant"),
+        ],
+    ));
+    let at = |i: usize| start + i;
+    let with = link(&nodes, &LinkParams::default());
+    assert_eq!(with[at(0)], with[at(5)], "the father");
+    assert_eq!(with[at(2)], with[at(7)], "the eldest son");
+    assert_eq!(with[at(1)], with[at(6)], "the mother, through her family");
+    for younger in [3, 4] {
+        for unknown in [8, 9] {
+            assert_ne!(with[at(younger)], with[at(unknown)], "a son guessed");
+        }
+    }
+    assert_ne!(with[at(1)], with[at(0)], "the mother is not her husband");
+    // Without the household context the mother's two records stay two persons: the case above
+    // is carried by the family, not by her keys.
+    let without = link(
+        &nodes,
+        &LinkParams {
+            household_context: false,
+            ..LinkParams::default()
+        },
+    );
+    assert_ne!(without[at(1)], without[at(6)]);
 }
