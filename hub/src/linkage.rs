@@ -187,7 +187,15 @@ impl LinkParams {
     pub fn threshold_for(&self, c: &Comparison) -> f64 {
         if c.identity == NO_KEY_LEVEL {
             f64::INFINITY
-        } else if is_contradiction(c.identity) {
+        } else {
+            self.evidence_threshold_for(c)
+        }
+    }
+
+    /// The weight a pair must reach when something besides its keys brought it (the household
+    /// context): `threshold`, or `contradiction_threshold` for a contradiction.
+    pub fn evidence_threshold_for(&self, c: &Comparison) -> f64 {
+        if is_contradiction(c.identity) {
             self.contradiction_floor()
         } else {
             self.threshold
@@ -1251,8 +1259,8 @@ const CONTEXT_PASSES: usize = 3;
 /// share a person are one family seen twice, so their other members are weighed against each
 /// other with that prior instead of the territory-wide one — even when they share no key (a
 /// missing date and a misspelt name), since the family, not a key, brought them together. A
-/// member is matched only to a member of the other household with the same role, no
-/// contradicting sex or birth years, and each must be the other's best candidate by a clear
+/// member is matched only to a member of the other household with the same role, where the
+/// merge's own vetoes on sexes, years and size allow it, and each must be the other's best candidate by a clear
 /// margin (two brothers of unknown ages are not guessed); a person already present in the
 /// other household is not matched again. The merge passes the usual vetoes. In an incremental
 /// run only pairs with a fresh record are decided. Returns the links tried.
@@ -1310,24 +1318,19 @@ fn household_context(
                 }
                 for &b in m2 {
                     let rb = clusters.find(b);
+                    // Options a merge would refuse anyway are no rivals either.
                     if ra == rb
                         || households_of[&rb].contains(&h1)
                         || fresh.is_some_and(|f| !f[a] && !f[b])
                         || ix.traits[a][1] == 0
                         || ix.traits[a][1] != ix.traits[b][1]
+                        || clusters.traits_veto(ra, rb, false, p).is_some()
                     {
                         continue;
                     }
                     let c = compare(nodes, ix, a, b);
                     let w = model.weight(&c, p) + bonus;
-                    let floor = if is_contradiction(c.identity) {
-                        p.contradiction_floor()
-                    } else {
-                        p.threshold
-                    };
-                    let (sexes, years) = clusters.combined(ra, rb);
-                    let years_apart = years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span);
-                    if w >= floor && !(sexes.0 && sexes.1) && !years_apart {
+                    if w >= p.evidence_threshold_for(&c) {
                         options.push((w, a, b));
                     }
                 }
@@ -1508,6 +1511,22 @@ impl Clusters {
         }
     }
 
+    /// The veto two persons (roots) meet on size, sexes or birth-year spread alone, before any
+    /// comparison of their records.
+    fn traits_veto(&self, a: usize, b: usize, strong_date: bool, p: &LinkParams) -> Option<Veto> {
+        if self.size[a] + self.size[b] > p.max_cluster {
+            return Some(Veto::ClusterSize);
+        }
+        let (sexes, years) = self.combined(a, b);
+        if sexes.0 && sexes.1 {
+            return Some(Veto::Sexes);
+        }
+        if !strong_date && years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
+            return Some(Veto::YearSpan);
+        }
+        None
+    }
+
     /// Merges the persons of two nodes unless a veto applies (returned; `None` when merged or
     /// already one). A pair whose names agree with the day and month of birth (`strong_date`)
     /// may bridge a typo in the year, so the year-span veto does not apply to it.
@@ -1523,15 +1542,8 @@ impl Clusters {
         if a == b {
             return None;
         }
-        if self.size[a] + self.size[b] > p.max_cluster {
-            return Some(Veto::ClusterSize);
-        }
-        let (sexes, years) = self.combined(a, b);
-        if sexes.0 && sexes.1 {
-            return Some(Veto::Sexes);
-        }
-        if !strong_date && years.is_some_and(|(lo, hi)| hi - lo > p.max_year_span) {
-            return Some(Veto::YearSpan);
+        if let Some(veto) = self.traits_veto(a, b, strong_date, p) {
+            return Some(veto);
         }
         if self.kept_apart(a, b) {
             return Some(Veto::Household);
@@ -1541,6 +1553,7 @@ impl Clusters {
         {
             return Some(Veto::Evidence);
         }
+        let (sexes, years) = self.combined(a, b);
         self.unite(a, b, sexes, years);
         None
     }

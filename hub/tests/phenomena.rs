@@ -362,30 +362,23 @@ fn a_family_seen_by_two_operators_is_matched_member_to_member() {
     // The father and the son agree on every key; the mother's second record has no birth date
     // and a misspelt surname, so she shares no key with her first one; the two younger sons of
     // the second record have neither first name nor date: which is which cannot be told.
-    nodes.extend(household(
-        &deriver,
-        "siao",
-        "S1",
-        &[
-            ("DIALLO", "Moussa", "12/05/1980", 'M', "demandeur"),
-            ("KONE", "Awa", "03/09/1984", 'F', "conjoint"),
-            ("DIALLO", "Ibrahim", "21/02/2012", 'M', "enfant"),
-            ("DIALLO", "Lucas", "02/03/2015", 'M', "enfant"),
-            ("DIALLO", "Hugo", "14/10/2017", 'M', "enfant"),
-        ],
-    ));
-    nodes.extend(household(
-        &deriver,
-        "ccas",
-        "C1",
-        &[
-            ("DIALLO", "Moussa", "12/05/1980", 'M', "demandeur"),
-            ("KOME", "Awa", "", 'F', "conjoint"),
-            ("DIALLO", "Ibrahim", "21/02/2012", 'M', "enfant"),
-            ("DIALLO", "", "", 'M', "enfant"),
-            ("DIALLO", "", "", 'M', "enfant"),
-        ],
-    ));
+    let siao: &[Member] = &[
+        ("DIALLO", "Moussa", "12/05/1980", 'M', "demandeur"),
+        ("KONE", "Awa", "03/09/1984", 'F', "conjoint"),
+        ("DIALLO", "Ibrahim", "21/02/2012", 'M', "enfant"),
+        ("DIALLO", "Lucas", "02/03/2015", 'M', "enfant"),
+        ("DIALLO", "Hugo", "14/10/2017", 'M', "enfant"),
+    ];
+    let ccas: &[Member] = &[
+        ("DIALLO", "Moussa", "12/05/1980", 'M', "demandeur"),
+        ("KOME", "Awa", "", 'F', "conjoint"),
+        ("DIALLO", "Ibrahim", "21/02/2012", 'M', "enfant"),
+        ("DIALLO", "", "", 'M', "enfant"),
+        ("DIALLO", "", "", 'M', "enfant"),
+    ];
+    for (operator, id, members) in [("siao", "S1", siao), ("ccas", "C1", ccas)] {
+        nodes.extend(household(&deriver, operator, id, members));
+    }
     let at = |i: usize| start + i;
     let with = link(&nodes, &LinkParams::default());
     assert_eq!(with[at(0)], with[at(5)], "the father");
