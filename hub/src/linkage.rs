@@ -377,7 +377,18 @@ pub fn add_profile(node: &mut Node, profile: &str) {
 /// One node as a line (operator, record reference, household, then its profile, tab-separated):
 /// what the linkage bench dumps so that parameters can be tried again without the agents.
 pub fn node_line(node: &Node) -> String {
-    let profile = profile_line(
+    let household = node.household_ref.as_deref().unwrap_or("");
+    format!(
+        "{}\t{}\t{household}\t{}",
+        node.operator,
+        node.record_ref,
+        node_profile(node)
+    )
+}
+
+/// A node's merged months as one profile (what [`add_profile`] reads back).
+pub fn node_profile(node: &Node) -> String {
+    profile_line(
         node.sex.map(String::from).unwrap_or_default(),
         node.birth_year.map(i64::from),
         node.exact_date,
@@ -385,11 +396,6 @@ pub fn node_line(node: &Node) -> String {
         node.keys
             .iter()
             .map(|k| format!("{}:{}", k.code(), k.value_text())),
-    );
-    let household = node.household_ref.as_deref().unwrap_or("");
-    format!(
-        "{}\t{}\t{household}\t{profile}",
-        node.operator, node.record_ref
     )
 }
 

@@ -133,11 +133,6 @@ pub enum ProcessError {
     Task(String),
 }
 
-/// Key rows a value may have for an incremental run to fetch its holders: a record holds a
-/// value once per month, so a value held by `max_block` records may have a few times as many
-/// rows. Values on more rows are counted, not fetched (too common to block on).
-const ROWS_PER_RECORD: usize = 4;
-
 /// Candidate pairs a model must have been fitted on for incremental runs to reuse it (and at
 /// least one per fresh record): a model estimated on the first batches alone has seen too few
 /// agreements to weigh the next ones, so those runs are full.
@@ -172,17 +167,15 @@ async fn increment_nodes(
     let Some(model) = last.model else {
         return Ok(None);
     };
+    let started = Instant::now();
     let fresh = store.fresh_records(fresh_batches).await?;
     if model.pairs < MIN_MODEL_PAIRS.max(fresh.records.len()) {
         return Ok(None);
     }
     let (read, common) = store
-        .sharing_nodes(
-            fresh_batches,
-            (params.max_block * ROWS_PER_RECORD) as i64,
-            &fresh.records,
-        )
+        .sharing_nodes(fresh_batches, params.max_block as i64, &fresh.records)
         .await?;
+    let sharing_seconds = started.elapsed().as_secs_f64();
     let common: rustc_hash::FxHashMap<u128, u32> = common
         .iter()
         .map(|(value, rows)| (value_bits(value), *rows as u32))
@@ -195,6 +188,7 @@ async fn increment_nodes(
     })
     .await
     .map_err(|e| ProcessError::Task(e.to_string()))?;
+    let read_first = read.nodes.len();
     let mut refs: std::collections::BTreeSet<(String, String)> = read
         .nodes
         .into_iter()
@@ -202,9 +196,21 @@ async fn increment_nodes(
         .filter(|(_, partner)| *partner)
         .map(|(n, _)| (n.operator, n.record_ref))
         .collect();
+    let partners_seconds = started.elapsed().as_secs_f64();
     let previous = store.whole_persons(&mut refs, &fresh.households).await?;
+    let persons_seconds = started.elapsed().as_secs_f64();
+    let read = store.step_nodes(&refs, &fresh.records, &previous).await?;
+    tracing::info!(
+        "incremental read: {} fresh records; step 1 read {} records in {sharing_seconds:.3} s, weighed in {:.3} s; step 2 found {} records in {:.3} s, read in {:.3} s",
+        fresh.records.len(),
+        read_first,
+        partners_seconds - sharing_seconds,
+        refs.len(),
+        persons_seconds - partners_seconds,
+        started.elapsed().as_secs_f64() - persons_seconds,
+    );
     Ok(Some(StepInput {
-        read: store.step_nodes(&refs, &fresh.records, &previous).await?,
+        read,
         model,
         counts,
         model_records: last.model_records,
@@ -400,6 +406,10 @@ pub async fn process(
         audit,
     };
     summary.total_seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        "linkage run: read in {load_seconds:.3} s, linked in {link_seconds:.3} s, ids and summary by {:.3} s",
+        summary.total_seconds
+    );
     summary.model_records = model_records.unwrap_or(summary.records);
     store
         .save_linkage_run(&run, |totals| {
@@ -413,6 +423,10 @@ pub async fn process(
             serde_json::to_string(&summary).unwrap_or_default()
         })
         .await?;
+    tracing::info!(
+        "linkage run: saved by {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(summary)
 }
 

@@ -293,6 +293,23 @@ impl NodeSet {
     }
 }
 
+/// Rows of the node table (operator, reference, household, profile) as nodes, in reference
+/// order whatever order the database returned them in.
+fn node_rows(mut rows: Vec<sqlx::any::AnyRow>) -> NodeSet {
+    let key = |r: &sqlx::any::AnyRow| (r.get::<String, _>(0), r.get::<String, _>(1));
+    rows.sort_by_cached_key(key);
+    let mut set = NodeSet::default();
+    for r in &rows {
+        set.add(
+            &r.get::<String, _>(0),
+            &r.get::<String, _>(1),
+            r.get::<Option<String>, _>(2).as_deref(),
+            r.get::<Option<String>, _>(3).as_deref(),
+        );
+    }
+    set
+}
+
 /// What an incremental run links (see [`Store::step_nodes`]), node by node.
 #[derive(Debug, Default)]
 pub struct Increment {
@@ -381,11 +398,39 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
-        Ok(Store {
+        let store = Store {
             pool,
             backend,
             write_lock: tokio::sync::Mutex::new(()),
-        })
+        };
+        store.fill_nodes().await?;
+        Ok(store)
+    }
+
+    /// Fills the node tables from the stored records when they are empty while records are
+    /// stored: once, on the first opening after migration 0006.
+    async fn fill_nodes(&self) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let empty: i64 = sqlx::query(
+            "-- fill_nodes(): needed\nSELECT CASE WHEN EXISTS (SELECT 1 FROM records) AND NOT EXISTS (SELECT 1 FROM nodes) THEN 1 ELSE 0 END",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        if empty == 1 {
+            let refs: std::collections::BTreeSet<(String, String)> = sqlx::query(
+                "-- fill_nodes(): records\nSELECT DISTINCT operator_id, record_ref FROM records",
+            )
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+            rebuild_nodes(&mut tx, self.backend, &refs).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The backend in use.
@@ -507,7 +552,18 @@ impl Store {
             }
             Err(e) => return Err(e),
         }
+        // The records of a replaced month: their nodes are rebuilt without it.
+        let mut replaced: std::collections::BTreeSet<(String, String)> = Default::default();
         if let Some((old, _)) = &existing {
+            for r in sqlx::query(
+                "-- ingest_batch(): replaced records\nSELECT operator_id, record_ref FROM records WHERE batch_id = $1",
+            )
+            .bind(old)
+            .fetch_all(&mut *tx)
+            .await?
+            {
+                replaced.insert((r.get(0), r.get(1)));
+            }
             sqlx::query("-- ingest_batch(): replace\nDELETE FROM batches WHERE id = $1")
                 .bind(old)
                 .execute(&mut *tx)
@@ -571,6 +627,7 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        update_nodes(&mut tx, self.backend, batch, replaced).await?;
         let mut details = serde_json::json!({
             "operator": batch.operator_id,
             "period": batch.period,
@@ -623,15 +680,31 @@ impl Store {
     }
 
     /// Integrity counts: batches whose stored records differ from their row count less the
-    /// records purged by retention, and records
-    /// filed under another operator or month than their batch. Both must be zero.
-    pub async fn integrity(&self) -> Result<(i64, i64)> {
+    /// records purged by retention; records filed under another operator or month than their
+    /// batch; and node rows out of step with the stored records (a record without its node or
+    /// the reverse, a node's value missing or left over). All must be zero.
+    pub async fn integrity(&self) -> Result<(i64, i64, i64)> {
         let r = sqlx::query(
-            "-- integrity()\nSELECT (SELECT COUNT(*) FROM batches b WHERE b.row_count - b.purged_count <> (SELECT COUNT(*) FROM records r WHERE r.batch_id = b.id)), (SELECT COUNT(*) FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.operator_id <> b.operator_id OR r.period <> b.period)",
+            "-- integrity()\nSELECT (SELECT COUNT(*) FROM batches b WHERE b.row_count - b.purged_count <> (SELECT COUNT(*) FROM records r WHERE r.batch_id = b.id)), (SELECT COUNT(*) FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.operator_id <> b.operator_id OR r.period <> b.period), \
+             (SELECT COUNT(*) FROM records r WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.operator_id = r.operator_id AND n.record_ref = r.record_ref)) \
+             + (SELECT COUNT(*) FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.operator_id = n.operator_id AND r.record_ref = n.record_ref)) \
+             + (SELECT COUNT(*) FROM node_keys k WHERE NOT EXISTS (SELECT 1 FROM records r JOIN match_keys m ON m.batch_id = r.batch_id AND m.idx = r.idx WHERE r.operator_id = k.operator_id AND r.record_ref = k.record_ref AND m.value = k.value)) \
+             + (SELECT COUNT(*) FROM records r JOIN match_keys m ON m.batch_id = r.batch_id AND m.idx = r.idx WHERE NOT EXISTS (SELECT 1 FROM node_keys k WHERE k.value = m.value AND k.operator_id = r.operator_id AND k.record_ref = r.record_ref))",
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok((r.get(0), r.get(1)))
+        Ok((r.get(0), r.get(1), r.get(2)))
+    }
+
+    /// The node table, in reference order: every record's months as ingestion merged them
+    /// (what an incremental run reads; a full run merges the same from the monthly rows).
+    pub async fn stored_nodes(&self) -> Result<Vec<crate::linkage::Node>> {
+        let rows = sqlx::query(
+            "-- stored_nodes()\nSELECT operator_id, record_ref, household_ref, profile FROM nodes",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(node_rows(rows).nodes)
     }
 
     /// Every record stored for months up to `up_to` as a linkage node: one per operator and
@@ -642,28 +715,29 @@ impl Store {
         // One row per 10,000 records of a batch, their lines concatenated by the database: on
         // SQLite each result row crosses a thread boundary in sqlx, which cost more than reading
         // the row (about 4 s of a 7 s run at 360,000 rows). Each chunk is a range of the
-        // primary key (no sort); batches in byte order of their ids and lines in record order:
-        // the order the nodes were always built in.
+        // primary key (no sort); batches by month, then by id, and lines in record order.
         const LINES: i64 = 10_000;
         let concat = match self.backend {
             Backend::Sqlite => "group_concat",
             Backend::Postgres => "string_agg",
         };
-        let mut spans: Vec<(String, i64)> = sqlx::query(
-            "-- linkage_nodes(): batches\nSELECT batch_id, MAX(idx) FROM records WHERE period <= $1 GROUP BY batch_id",
+        let mut spans: Vec<(String, String, i64)> = sqlx::query(
+            "-- linkage_nodes(): batches\nSELECT MAX(period), batch_id, MAX(idx) FROM records WHERE period <= $1 GROUP BY batch_id",
         )
         .bind(up_to)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
+        // Months in order, as the node table merges them at ingestion (see `update_nodes`);
+        // sorted here, not by the database: its collation may not be byte order.
         spans.sort();
         let sql = format!(
             "-- linkage_nodes(): records\nSELECT {concat}(CAST(idx AS TEXT) || '\t' || operator_id || '\t' || record_ref || '\t' || COALESCE(household_ref, '') || '\t' || COALESCE(linkage, ''), '\n') FROM records WHERE batch_id = $1 AND idx >= $2 AND idx < $3"
         );
         let mut legacy: Vec<(String, i64, usize)> = Vec::new();
-        for (batch_id, last) in spans {
+        for (_, batch_id, last) in spans {
             for start in (0..=last).step_by(LINES as usize) {
                 let text: Option<String> = sqlx::query(&sql)
                     .bind(&batch_id)
@@ -692,31 +766,9 @@ impl Store {
             }
         }
         for (batch_id, idx, at) in legacy {
-            let attributes: String = sqlx::query(
-                "-- linkage_nodes(): legacy attributes\nSELECT attributes FROM records WHERE batch_id = $1 AND idx = $2",
-            )
-            .bind(&batch_id)
-            .bind(idx)
-            .fetch_one(&self.pool)
-            .await?
-            .get(0);
-            let v: serde_json::Value = serde_json::from_str(&attributes).unwrap_or_default();
-            let nodes = &mut set.nodes;
-            crate::linkage::add_profile(&mut nodes[at], &crate::linkage::profile(&v, &[]));
-            let keys = sqlx::query(
-                "-- linkage_nodes(): legacy keys\nSELECT family, value FROM match_keys WHERE batch_id = $1 AND idx = $2",
-            )
-            .bind(&batch_id)
-            .bind(idx)
-            .fetch_all(&self.pool)
-            .await?;
-            for k in &keys {
-                let parsed =
-                    crate::linkage::NodeKey::parse(&k.get::<String, _>(0), &k.get::<String, _>(1));
-                if let Some(key) = parsed.filter(|key| !nodes[at].keys.contains(key)) {
-                    nodes[at].keys.push(key);
-                }
-            }
+            let mut conn = self.pool.acquire().await?;
+            let profile = legacy_profile(&mut conn, &batch_id, idx).await?;
+            crate::linkage::add_profile(&mut set.nodes[at], &profile);
         }
         Ok(set.nodes)
     }
@@ -796,55 +848,43 @@ impl Store {
         Ok(previous)
     }
 
-    /// The nodes of the records of the fresh batches and of every stored row holding one of
-    /// their keyed values, for values on at most `max_rows` key rows (months merged per record;
-    /// only the months read), marked fresh when in `fresh`; and (value, key rows) of each more
-    /// common value, which is counted, not followed. The sharing rows come from one statement
-    /// over the value index (it holds the positions, migration 0005): each value's rows are
-    /// counted by a grouped walk, then the holders of the values under the limit are read — no
-    /// round trip per value, no position list shipped back and forth, and no sort of every
-    /// holder row by value (a window over them took twice as long at 350,000 records).
+    /// The nodes of the records of the fresh batches and of every stored record holding one of
+    /// their keyed values, for values held by at most `max_nodes` records, marked fresh when in
+    /// `fresh`; and (value, holders) of each more common value, which is counted, not followed.
+    /// One statement over the node tables (kept at ingestion, every month of a record merged):
+    /// each value's holders are counted by a grouped walk of its index, then the holders of
+    /// the values under the limit are read, one row per record whatever the length of its
+    /// history — no round trip per value and no monthly rows.
     pub async fn sharing_nodes(
         &self,
         fresh_batches: &[String],
-        max_rows: i64,
+        max_nodes: i64,
         fresh: &std::collections::HashSet<(String, String)>,
     ) -> Result<(Increment, Vec<(String, i64)>)> {
         let batch_list = placeholders(1, fresh_batches.len(), self.backend);
         let limit = placeholders(fresh_batches.len() + 1, 1, self.backend);
         let sql = format!(
-            "-- incremental_nodes(): fresh profiles\nSELECT operator_id, record_ref, household_ref, linkage, batch_id, idx FROM records WHERE batch_id IN ({batch_list})"
+            "-- incremental_nodes(): sharing\nWITH f AS MATERIALIZED (SELECT DISTINCT operator_id, record_ref FROM records WHERE batch_id IN ({batch_list})), \
+             c AS MATERIALIZED (SELECT value, COUNT(*) AS n FROM node_keys WHERE value IN (SELECT k.value FROM node_keys k WHERE (k.operator_id, k.record_ref) IN (SELECT operator_id, record_ref FROM f)) GROUP BY value) \
+             SELECT n.operator_id, n.record_ref, n.household_ref, n.profile, NULL AS value, NULL AS n FROM nodes n WHERE (n.operator_id, n.record_ref) IN (SELECT operator_id, record_ref FROM f UNION SELECT operator_id, record_ref FROM node_keys WHERE value IN (SELECT value FROM c WHERE n <= {limit})) \
+             UNION ALL SELECT NULL, NULL, NULL, NULL, value, n FROM c WHERE n > {limit}"
         );
-        let mut rows = bind_all(&sql, fresh_batches).fetch_all(&self.pool).await?;
-        let sql = format!(
-            "-- incremental_nodes(): sharing\nWITH c AS MATERIALIZED (SELECT value, COUNT(*) AS n FROM match_keys WHERE value IN (SELECT value FROM match_keys WHERE batch_id IN ({batch_list})) GROUP BY value) \
-             SELECT r.operator_id, r.record_ref, r.household_ref, r.linkage, r.batch_id, r.idx, NULL AS value, NULL AS n FROM records r WHERE r.batch_id NOT IN ({batch_list}) AND (r.batch_id, r.idx) IN (SELECT m.batch_id, m.idx FROM match_keys m WHERE m.value IN (SELECT value FROM c WHERE n <= {limit})) \
-             UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, value, n FROM c WHERE n > {limit}"
-        );
+        let mut rows = Vec::new();
         let mut common = Vec::new();
         for r in bind_all(&sql, fresh_batches)
-            .bind(max_rows)
+            .bind(max_nodes)
             .fetch_all(&self.pool)
             .await?
         {
             match r.get::<Option<String>, _>(0) {
                 Some(_) => rows.push(r),
-                None => common.push((r.get(6), r.get(7))),
+                None => common.push((r.get(4), r.get(5))),
             }
         }
-        // Months merge in the order a full run reads them, so a record's first-read attributes
-        // are the same in both.
-        rows.sort_by_cached_key(|r| (r.get::<String, _>(4), r.get::<i64, _>(5)));
-        let mut set = NodeSet::default();
-        for r in &rows {
-            set.add(
-                &r.get::<String, _>(0),
-                &r.get::<String, _>(1),
-                r.get::<Option<String>, _>(2).as_deref(),
-                r.get::<Option<String>, _>(3).as_deref(),
-            );
-        }
-        Ok((set.into_increment(fresh, &Default::default()), common))
+        Ok((
+            node_rows(rows).into_increment(fresh, &Default::default()),
+            common,
+        ))
     }
 
     /// The nodes of `refs` (every month merged), marked fresh when in `fresh`, with their ids
@@ -855,30 +895,19 @@ impl Store {
         fresh: &std::collections::HashSet<(String, String)>,
         previous: &rustc_hash::FxHashMap<(String, String), (i64, i64)>,
     ) -> Result<Increment> {
-        let mut set = NodeSet::default();
-        for (operator, r) in self
+        let rows = self
             .rows_by_operator(
-                "records",
-                "SELECT record_ref, household_ref, linkage FROM records",
+                "nodes",
+                "SELECT operator_id, record_ref, household_ref, profile FROM nodes",
                 "record_ref",
-                " ORDER BY batch_id, idx",
+                "",
                 refs,
             )
-            .await?
-        {
-            set.add(
-                &operator,
-                &r.get::<String, _>(0),
-                r.get::<Option<String>, _>(1).as_deref(),
-                r.get::<Option<String>, _>(2).as_deref(),
-            );
-        }
-        Ok(set.into_increment(fresh, previous))
+            .await?;
+        Ok(node_rows(rows.into_iter().map(|(_, r)| r).collect()).into_increment(fresh, previous))
     }
 
-    /// `select` (`SELECT … FROM table`) once per operator and chunk of `pairs` (operator,
-    /// value), restricted to `operator_id` and `column IN (values)`, then `tail`; each row comes
-    /// with its operator.
+    /// [`rows_by_operator`] on a pooled connection, for an incremental run's reads.
     async fn rows_by_operator(
         &self,
         what: &str,
@@ -887,24 +916,9 @@ impl Store {
         tail: &str,
         pairs: &std::collections::BTreeSet<(String, String)>,
     ) -> Result<Vec<(String, sqlx::any::AnyRow)>> {
-        const CHUNK: usize = 500;
-        let mut out = Vec::new();
-        for (operator, values) in group_by_operator(pairs) {
-            for chunk in values.chunks(CHUNK) {
-                let sql = format!(
-                    "-- incremental_nodes(): {what}\n{select} WHERE operator_id = {} AND {column} IN ({}){tail}",
-                    placeholders(1, 1, self.backend),
-                    placeholders(2, chunk.len(), self.backend)
-                );
-                let q = chunk
-                    .iter()
-                    .fold(sqlx::query(&sql).bind(operator), |q, v| q.bind(*v));
-                for r in q.fetch_all(&self.pool).await? {
-                    out.push((operator.to_string(), r));
-                }
-            }
-        }
-        Ok(out)
+        let mut conn = self.pool.acquire().await?;
+        let what = format!("incremental_nodes(): {what}");
+        rows_by_operator(&mut conn, self.backend, &what, select, column, tail, pairs).await
     }
 
     /// The batches stored up to `period`, each as `id:purged_count`, sorted: what a run links.
@@ -1017,11 +1031,7 @@ impl Store {
                     placeholders(1, 1, self.backend),
                     placeholders(2, chunk.len(), self.backend)
                 );
-                chunk
-                    .iter()
-                    .fold(sqlx::query(&sql).bind(operator), |q, r| q.bind(*r))
-                    .execute(&mut *tx)
-                    .await?;
+                bind_refs(&sql, operator, chunk).execute(&mut *tx).await?;
             }
         }
         for chunk in run.links.chunks(INSERT_CHUNK * 2) {
@@ -1262,6 +1272,16 @@ impl Store {
         sqlx::query("-- purge(): orphan keys\nDELETE FROM match_keys WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.batch_id = match_keys.batch_id AND r.idx = match_keys.idx)")
             .execute(&mut *tx)
             .await?;
+        // Retention removes whole records (every month of one), so their nodes go.
+        let gone: std::collections::BTreeSet<(String, String)> = sqlx::query(
+            "-- purge(): nodes\nSELECT operator_id, record_ref FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.operator_id = n.operator_id AND r.record_ref = n.record_ref)",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        rebuild_nodes(&mut tx, self.backend, &gone).await?;
         let raw_batches = sqlx::query(
             "-- purge(): raw batches\nUPDATE batch_blobs SET ciphertext = NULL WHERE ciphertext IS NOT NULL AND batch_id IN (SELECT id FROM batches WHERE received_at < $1)",
         )
@@ -1423,6 +1443,254 @@ fn push_placeholders(sql: &mut String, rows: usize, cols: usize, backend: Backen
         sql.push_str(&placeholders(r * cols + 1, cols, backend));
         sql.push(')');
     }
+}
+
+/// The profile of a record stored before profiles existed, from its attributes and key rows.
+async fn legacy_profile(
+    conn: &mut sqlx::AnyConnection,
+    batch_id: &str,
+    idx: i64,
+) -> Result<String> {
+    let attributes: String = sqlx::query(
+        "-- legacy_profile(): attributes\nSELECT attributes FROM records WHERE batch_id = $1 AND idx = $2",
+    )
+    .bind(batch_id)
+    .bind(idx)
+    .fetch_one(&mut *conn)
+    .await?
+    .get(0);
+    let keys: Vec<(String, String)> = sqlx::query(
+        "-- legacy_profile(): keys\nSELECT family, value FROM match_keys WHERE batch_id = $1 AND idx = $2",
+    )
+    .bind(batch_id)
+    .bind(idx)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|k| (k.get(0), k.get(1)))
+    .collect();
+    let keys: Vec<(&str, String)> = keys.iter().map(|(f, v)| (f.as_str(), v.clone())).collect();
+    let v: serde_json::Value = serde_json::from_str(&attributes).unwrap_or_default();
+    Ok(crate::linkage::profile(&v, &keys))
+}
+
+/// `select` (`SELECT … FROM table`) once per operator and chunk of `pairs` (operator, value),
+/// restricted to `operator_id` and `column IN (values)`, then `tail`; each row comes with its
+/// operator.
+async fn rows_by_operator(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    what: &str,
+    select: &str,
+    column: &str,
+    tail: &str,
+    pairs: &std::collections::BTreeSet<(String, String)>,
+) -> Result<Vec<(String, sqlx::any::AnyRow)>> {
+    const CHUNK: usize = 500;
+    let mut out = Vec::new();
+    for (operator, values) in group_by_operator(pairs) {
+        for chunk in values.chunks(CHUNK) {
+            let sql = format!(
+                "-- {what}\n{select} WHERE operator_id = {} AND {column} IN ({}){tail}",
+                placeholders(1, 1, backend),
+                placeholders(2, chunk.len(), backend)
+            );
+            for r in bind_refs(&sql, operator, chunk)
+                .fetch_all(&mut *conn)
+                .await?
+            {
+                out.push((operator.to_string(), r));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Brings the node tables up to date with a batch just stored (its records and key rows
+/// written): a record whose node was last seen in an earlier month takes this month on top of
+/// its stored profile, as a full run merges months in order; a new record starts a node; the
+/// nodes in `rebuild` (the records of a replaced batch) and those of a month stored out of
+/// order are rebuilt from their stored months.
+async fn update_nodes(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    batch: &NewBatch,
+    mut rebuild: std::collections::BTreeSet<(String, String)>,
+) -> Result<()> {
+    let operator = batch.operator_id.as_str();
+    // The batch's records as nodes (a reference twice in one batch merges in line order).
+    let mut fresh = NodeSet::default();
+    for r in &batch.records {
+        fresh.add(
+            operator,
+            &r.record_ref,
+            r.household_ref.as_deref(),
+            Some(&r.linkage),
+        );
+    }
+    let refs: std::collections::BTreeSet<(String, String)> = fresh
+        .nodes
+        .iter()
+        .map(|n| (n.operator.clone(), n.record_ref.clone()))
+        .collect();
+    let mut stored: rustc_hash::FxHashMap<String, (Option<String>, String, String)> =
+        Default::default();
+    for (_, r) in rows_by_operator(
+        conn,
+        backend,
+        "update_nodes(): stored",
+        "SELECT record_ref, household_ref, last_period, profile FROM nodes",
+        "record_ref",
+        "",
+        &refs,
+    )
+    .await?
+    {
+        stored.insert(r.get(0), (r.get(1), r.get(2), r.get(3)));
+    }
+    let mut appended: Vec<crate::linkage::Node> = Vec::new();
+    for node in fresh.nodes {
+        let key = (node.operator.clone(), node.record_ref.clone());
+        if rebuild.contains(&key) {
+            continue;
+        }
+        match stored.get(&node.record_ref) {
+            Some((_, last, _)) if last.as_str() >= batch.period.as_str() => {
+                rebuild.insert(key);
+            }
+            Some((household, _, profile)) => {
+                let mut merged = crate::linkage::Node {
+                    operator: node.operator.clone(),
+                    record_ref: node.record_ref.clone(),
+                    household_ref: household.clone().or_else(|| node.household_ref.clone()),
+                    ..Default::default()
+                };
+                crate::linkage::add_profile(&mut merged, profile);
+                crate::linkage::add_profile(&mut merged, &crate::linkage::node_profile(&node));
+                appended.push(merged);
+            }
+            None => appended.push(node),
+        }
+    }
+    for chunk in appended.chunks(INSERT_CHUNK) {
+        let mut sql = String::from("-- update_nodes(): nodes\nINSERT INTO nodes (operator_id, record_ref, household_ref, last_period, profile) VALUES ");
+        push_placeholders(&mut sql, chunk.len(), 5, backend);
+        sql.push_str(" ON CONFLICT (operator_id, record_ref) DO UPDATE SET household_ref = excluded.household_ref, last_period = excluded.last_period, profile = excluded.profile");
+        let mut q = sqlx::query(&sql);
+        for n in chunk {
+            q = q
+                .bind(&n.operator)
+                .bind(&n.record_ref)
+                .bind(n.household_ref.clone())
+                .bind(&batch.period)
+                .bind(crate::linkage::node_profile(n));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    // The appended nodes' values, once each (a value already held stays).
+    let appended: std::collections::HashSet<&str> =
+        appended.iter().map(|n| n.record_ref.as_str()).collect();
+    let values: std::collections::BTreeSet<(&str, &str)> = batch
+        .records
+        .iter()
+        .filter(|r| appended.contains(r.record_ref.as_str()))
+        .flat_map(|r| {
+            r.keys
+                .iter()
+                .map(|(_, v)| (v.as_str(), r.record_ref.as_str()))
+        })
+        .collect();
+    let values: Vec<(&str, &str)> = values.into_iter().collect();
+    for chunk in values.chunks(INSERT_CHUNK * 2) {
+        let mut sql = String::from(
+            "-- update_nodes(): keys\nINSERT INTO node_keys (value, operator_id, record_ref) VALUES ",
+        );
+        push_placeholders(&mut sql, chunk.len(), 3, backend);
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        let mut q = sqlx::query(&sql);
+        for (value, record_ref) in chunk {
+            q = q.bind(*value).bind(operator).bind(*record_ref);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    rebuild_nodes(conn, backend, &rebuild).await
+}
+
+/// One stored month of a record: reference, household, profile, month, batch, position.
+type MonthRow = (String, Option<String>, Option<String>, String, String, i64);
+
+/// Rebuilds the node rows of `refs` from their stored months, merged in month order as a full
+/// run merges them; a reference with no month stored any more loses its rows.
+async fn rebuild_nodes(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    refs: &std::collections::BTreeSet<(String, String)>,
+) -> Result<()> {
+    const CHUNK: usize = 500;
+    for (operator, values) in group_by_operator(refs) {
+        for chunk in values.chunks(CHUNK) {
+            let (first, list) = (
+                placeholders(1, 1, backend),
+                placeholders(2, chunk.len(), backend),
+            );
+            for table in ["nodes", "node_keys"] {
+                let sql = format!("-- rebuild_nodes(): clear\nDELETE FROM {table} WHERE operator_id = {first} AND record_ref IN ({list})");
+                bind_refs(&sql, operator, chunk).execute(&mut *conn).await?;
+            }
+            let sql = format!("-- rebuild_nodes(): months\nSELECT record_ref, household_ref, linkage, period, batch_id, idx FROM records WHERE operator_id = {first} AND record_ref IN ({list})");
+            let mut rows: Vec<MonthRow> = bind_refs(&sql, operator, chunk)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+                .collect();
+            // Month order (one batch per operator and month), sorted here: the database's
+            // collation may not be byte order.
+            rows.sort_by(|a, b| (&a.3, a.5).cmp(&(&b.3, b.5)));
+            let mut set = NodeSet::default();
+            let mut last: Vec<String> = Vec::new();
+            for (record_ref, household, linkage, period, batch_id, idx) in rows {
+                let profile = match linkage.filter(|p| !p.is_empty()) {
+                    Some(p) => p,
+                    None => legacy_profile(conn, &batch_id, idx).await?,
+                };
+                let at = set.add(operator, &record_ref, household.as_deref(), Some(&profile));
+                last.resize(set.nodes.len(), String::new());
+                last[at] = period;
+            }
+            for (nodes, periods) in set
+                .nodes
+                .chunks(INSERT_CHUNK)
+                .zip(last.chunks(INSERT_CHUNK))
+            {
+                let mut sql = String::from("-- rebuild_nodes(): nodes\nINSERT INTO nodes (operator_id, record_ref, household_ref, last_period, profile) VALUES ");
+                push_placeholders(&mut sql, nodes.len(), 5, backend);
+                let mut q = sqlx::query(&sql);
+                for (n, period) in nodes.iter().zip(periods) {
+                    q = q
+                        .bind(&n.operator)
+                        .bind(&n.record_ref)
+                        .bind(n.household_ref.clone())
+                        .bind(period)
+                        .bind(crate::linkage::node_profile(n));
+                }
+                q.execute(&mut *conn).await?;
+            }
+            let sql = format!("-- rebuild_nodes(): keys\nINSERT INTO node_keys (value, operator_id, record_ref) SELECT DISTINCT m.value, r.operator_id, r.record_ref FROM records r JOIN match_keys m ON m.batch_id = r.batch_id AND m.idx = r.idx WHERE r.operator_id = {first} AND r.record_ref IN ({list})");
+            bind_refs(&sql, operator, chunk).execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `sql` bound to an operator, then to each of its references.
+fn bind_refs<'q>(
+    sql: &'q str,
+    operator: &'q str,
+    refs: &'q [&'q str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    refs.iter()
+        .fold(sqlx::query(sql).bind(operator), |q, v| q.bind(*v))
 }
 
 /// Territory-wide figures from the stored links.

@@ -350,3 +350,69 @@ fn a_full_run_drops_the_links_of_records_no_longer_stored_and_keeps_the_others()
         },
     );
 }
+
+/// The node table as comparable lines (keys sorted), against the nodes a full run builds from
+/// the monthly rows; and the integrity counts, node rows included.
+async fn assert_nodes_in_step(store: &Store, backend: &str, when: &str) {
+    let lines = |nodes: Vec<synchro_hub::linkage::Node>| {
+        let mut lines: Vec<String> = nodes
+            .into_iter()
+            .map(|mut n| {
+                n.keys.sort_unstable();
+                synchro_hub::linkage::node_line(&n)
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let stored = lines(store.stored_nodes().await.unwrap());
+    let latest = store.latest_period().await.unwrap().unwrap();
+    let rebuilt = lines(store.linkage_nodes(&latest).await.unwrap());
+    assert_eq!(
+        stored.len(),
+        rebuilt.len(),
+        "{backend}, {when}: one node per record"
+    );
+    assert!(
+        stored == rebuilt,
+        "{backend}, {when}: nodes as a full run merges them"
+    );
+    assert_eq!(
+        store.integrity().await.unwrap(),
+        (0, 0, 0),
+        "{backend}, {when}: node values in step with the stored keys"
+    );
+}
+
+#[test]
+fn the_node_table_follows_new_replaced_late_and_purged_months_on_every_backend() {
+    on_every_backend(
+        &["siao", "ccas"],
+        async |store, deriver, _params, backend| {
+            let mut august = vec![typed("ccas", "old", "Roux", "Anne", "03/04/1962")];
+            august.push(typed("ccas", "bg0", "Lefort", "Paul", "02/02/1971"));
+            let september = background();
+            ingest(store, deriver, "2026-09", &september).await;
+            assert_nodes_in_step(store, backend, "first month").await;
+            // October: most records again, one with its first name spelt otherwise (new
+            // values on top of September's), one newcomer.
+            let mut october: Vec<Typed> = september.iter().take(300).cloned().collect();
+            october[1].3 = format!("{}e", october[1].3);
+            october.push(typed("siao", "new", "Benali", "Karim", "12/05/1990"));
+            ingest(store, deriver, "2026-10", &october).await;
+            assert_nodes_in_step(store, backend, "next month").await;
+            // The SIAO resubmits October without the newcomer and with the usual spelling.
+            let corrected: Vec<Typed> = september.iter().take(299).cloned().collect();
+            ingest(store, deriver, "2026-10", &corrected).await;
+            assert_nodes_in_step(store, backend, "replaced month").await;
+            // The CCAS sends August late, with a record also seen in September (its attributes
+            // come first now) and one seen in August only.
+            ingest(store, deriver, "2026-08", &august).await;
+            assert_nodes_in_step(store, backend, "month out of order").await;
+            // Retention removes the records last seen in August.
+            let purged = store.purge("2026-09-01", 0, 1).await.unwrap();
+            assert_eq!(purged.records, 1, "{backend}: the August-only record");
+            assert_nodes_in_step(store, backend, "purge").await;
+        },
+    );
+}

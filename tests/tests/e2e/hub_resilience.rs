@@ -96,7 +96,7 @@ fn acknowledged_batches_survive_sigkill_during_ingestion() {
         }
         assert_eq!(
             block_on(store.integrity()).unwrap(),
-            (0, 0),
+            (0, 0, 0),
             "{b}: no partial or mixed batch"
         );
         assert_eq!(subs.len(), jobs.len(), "{b}");
@@ -147,7 +147,7 @@ fn fifty_operators_upload_at_once() {
         }
         assert_eq!(
             block_on(store.integrity()).unwrap(),
-            (0, 0),
+            (0, 0, 0),
             "{b}: no lost or mixed batch"
         );
         block_on(store.close());

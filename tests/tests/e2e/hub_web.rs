@@ -208,7 +208,7 @@ fn purge_removes_records_past_retention_and_is_audited() {
         );
         assert_eq!(
             block_on(store.integrity()).unwrap(),
-            (0, 0),
+            (0, 0, 0),
             "{b}: received = stored + purged"
         );
         let leaves = block_on(store.audit_leaves()).unwrap();
