@@ -151,6 +151,8 @@ struct StepInput {
     counts: ValueCounts,
     /// Records the run that fitted `model` linked.
     model_records: usize,
+    /// The territory's figures after the last run.
+    figures: Figures,
 }
 
 /// What an incremental run links, read in two steps so that the history read follows the new
@@ -164,6 +166,7 @@ async fn increment_nodes(
     last: RunSummary,
     params: &LinkParams,
 ) -> Result<Option<StepInput>, ProcessError> {
+    let figures = Figures::of_summary(&last);
     let Some(model) = last.model else {
         return Ok(None);
     };
@@ -214,6 +217,7 @@ async fn increment_nodes(
         model,
         counts,
         model_records: last.model_records,
+        figures,
     }))
 }
 
@@ -272,6 +276,7 @@ pub async fn process(
     };
     let step = step_input.is_some();
     let model_records = step_input.as_ref().map(|s| s.model_records);
+    let last_figures = step_input.as_ref().map(|s| s.figures.clone());
     let (nodes, fresh, before, removed, step_model) = if let Some(s) = step_input {
         (
             s.read.nodes,
@@ -356,6 +361,20 @@ pub async fn process(
     summary.link_seconds = link_seconds;
     summary.load_seconds = load_seconds;
     summary.mode = if step { "incremental" } else { "full" }.to_string();
+    if let Some(last) = last_figures {
+        let read_before = Figures::of(
+            nodes
+                .iter()
+                .zip(&before)
+                .filter_map(|(n, b)| b.map(|(p, h)| (p, h, n.operator.as_str()))),
+        );
+        let territory = last.replace(&read_before, &Figures::of_summary(&summary));
+        summary.records = territory.records;
+        summary.persons = territory.persons;
+        summary.households = territory.households;
+        summary.cluster_sizes = territory.cluster_sizes;
+        summary.persons_by_operators = territory.persons_by_operators;
+    }
     summary.batches = batches;
     let events: Vec<StoredEvent> = [("person", &persons), ("household", &households)]
         .iter()
@@ -393,7 +412,6 @@ pub async fn process(
         actor: actor.to_string(),
         links,
         removed,
-        partial: step,
         created: vec![
             ("person", persons.created),
             ("household", households.created),
@@ -412,22 +430,94 @@ pub async fn process(
     );
     summary.model_records = model_records.unwrap_or(summary.records);
     store
-        .save_linkage_run(&run, |totals| {
-            if let Some(t) = totals {
-                summary.records = t.records;
-                summary.persons = t.persons;
-                summary.households = t.households;
-                summary.cluster_sizes = t.cluster_sizes.into_iter().collect();
-                summary.persons_by_operators = t.persons_by_operators.into_iter().collect();
-            }
-            serde_json::to_string(&summary).unwrap_or_default()
-        })
+        .save_linkage_run(&run, &serde_json::to_string(&summary).unwrap_or_default())
         .await?;
     tracing::info!(
         "linkage run: saved by {:.3} s",
         started.elapsed().as_secs_f64()
     );
     Ok(summary)
+}
+
+/// Territory-wide figures of a set of links: records, persons, households, persons by number
+/// of records and by number of operators.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Figures {
+    records: usize,
+    persons: usize,
+    households: usize,
+    cluster_sizes: BTreeMap<usize, usize>,
+    persons_by_operators: BTreeMap<usize, usize>,
+}
+
+impl Figures {
+    /// The figures of (person id, household id, operator) links.
+    fn of<'a>(links: impl Iterator<Item = (i64, i64, &'a str)>) -> Figures {
+        let mut records_of: HashMap<i64, usize> = HashMap::new();
+        let mut operators_of: HashMap<i64, HashSet<&str>> = HashMap::new();
+        let mut households = HashSet::new();
+        let mut records = 0;
+        for (person, household, operator) in links {
+            records += 1;
+            *records_of.entry(person).or_default() += 1;
+            operators_of.entry(person).or_default().insert(operator);
+            households.insert(household);
+        }
+        let mut figures = Figures {
+            records,
+            persons: records_of.len(),
+            households: households.len(),
+            ..Default::default()
+        };
+        for n in records_of.values() {
+            *figures.cluster_sizes.entry(*n).or_default() += 1;
+        }
+        for ops in operators_of.values() {
+            *figures.persons_by_operators.entry(ops.len()).or_default() += 1;
+        }
+        figures
+    }
+
+    /// The figures of a summary.
+    fn of_summary(s: &RunSummary) -> Figures {
+        Figures {
+            records: s.records,
+            persons: s.persons,
+            households: s.households,
+            cluster_sizes: s.cluster_sizes.clone(),
+            persons_by_operators: s.persons_by_operators.clone(),
+        }
+    }
+
+    /// These figures with the links of `before` replaced by those of `after`: an incremental
+    /// run reads whole persons and households, so the territory's figures change by the
+    /// difference between what it read and what it decided, without reading the rest.
+    fn replace(mut self, before: &Figures, after: &Figures) -> Figures {
+        let sub = |total: usize, part: usize| total.saturating_sub(part);
+        self.records = sub(self.records, before.records) + after.records;
+        self.persons = sub(self.persons, before.persons) + after.persons;
+        self.households = sub(self.households, before.households) + after.households;
+        for (total, (b, a)) in [
+            (
+                &mut self.cluster_sizes,
+                (&before.cluster_sizes, &after.cluster_sizes),
+            ),
+            (
+                &mut self.persons_by_operators,
+                (&before.persons_by_operators, &after.persons_by_operators),
+            ),
+        ] {
+            for (k, n) in b {
+                let entry = total.entry(*k).or_default();
+                *entry = sub(*entry, *n);
+            }
+            for (k, n) in a {
+                *total.entry(*k).or_default() += n;
+            }
+            total.retain(|_, n| *n > 0);
+        }
+        self
+    }
 }
 
 fn summarise(
@@ -460,38 +550,27 @@ fn summarise(
     } else {
         merged.iter().map(|w| 1.0 / (1.0 + w.exp2())).sum::<f64>() / merged.len() as f64
     };
-    let mut records_of: HashMap<i64, usize> = HashMap::new();
-    let mut operators_of: HashMap<i64, HashSet<&str>> = HashMap::new();
-    for (i, n) in nodes.iter().enumerate() {
-        *records_of.entry(persons.ids[i]).or_default() += 1;
-        operators_of
-            .entry(persons.ids[i])
-            .or_default()
-            .insert(n.operator.as_str());
-    }
-    let mut cluster_sizes = BTreeMap::new();
-    for n in records_of.values() {
-        *cluster_sizes.entry(*n).or_default() += 1;
-    }
-    let mut persons_by_operators = BTreeMap::new();
-    for ops in operators_of.values() {
-        *persons_by_operators.entry(ops.len()).or_default() += 1;
-    }
+    let figures = Figures::of(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (persons.ids[i], households.ids[i], n.operator.as_str())),
+    );
     RunSummary {
         period: period.to_string(),
-        records: nodes.len(),
+        records: figures.records,
         records_linked: nodes.len(),
         mode: String::new(),
         batches: Vec::new(),
-        persons: records_of.len(),
-        households: households.ids.iter().collect::<HashSet<_>>().len(),
+        persons: figures.persons,
+        households: figures.households,
         candidate_pairs: linked.weights.len(),
         links_merged: merged.len(),
         links_vetoed: linked.links.len() - merged.len(),
         estimated_false_match_share: false_share,
         score_distribution: distribution,
-        cluster_sizes,
-        persons_by_operators,
+        cluster_sizes: figures.cluster_sizes,
+        persons_by_operators: figures.persons_by_operators,
         person_changes: Changes::of(persons),
         household_changes: Changes::of(households),
         load_seconds: 0.0,

@@ -212,8 +212,6 @@ pub struct LinkageRun {
     pub links: Vec<RecordLink>,
     /// Records linked before that are no longer stored: their links are deleted.
     pub removed: Vec<(String, String)>,
-    /// An incremental run: the territory-wide totals are read back from the stored links.
-    pub partial: bool,
     /// Ids issued, per kind.
     pub created: Vec<(&'static str, Vec<i64>)>,
     /// Ids that hold no record any more, per kind.
@@ -319,21 +317,6 @@ pub struct Increment {
     pub fresh: Vec<bool>,
     /// The node's (person, household) ids from the last run, if it had any.
     pub previous: Vec<Option<(i64, i64)>>,
-}
-
-/// Territory-wide figures from the stored links.
-#[derive(Debug, Default)]
-pub struct LinkTotals {
-    /// Records (operator and reference).
-    pub records: usize,
-    /// Distinct persons.
-    pub persons: usize,
-    /// Distinct households.
-    pub households: usize,
-    /// (records, persons with that many).
-    pub cluster_sizes: Vec<(usize, usize)>,
-    /// (operators, persons known to that many).
-    pub persons_by_operators: Vec<(usize, usize)>,
 }
 
 /// The hub's database.
@@ -1005,14 +988,9 @@ impl Store {
     }
 
     /// Stores a linkage run in one transaction: the new links replace the old ones, new ids are
-    /// registered, vanished ones retired, events and the summary kept, and the run audited.
-    /// `summary` writes the run's JSON summary, given the territory-wide totals after a month
-    /// step.
-    pub async fn save_linkage_run(
-        &self,
-        run: &LinkageRun,
-        summary: impl FnOnce(Option<LinkTotals>) -> String,
-    ) -> Result<i64> {
+    /// registered, vanished ones retired, events and the summary (JSON) kept, and the run
+    /// audited.
+    pub async fn save_linkage_run(&self, run: &LinkageRun, summary: &str) -> Result<i64> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query(
@@ -1090,17 +1068,11 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        // An incremental run's summary gives territory-wide figures: read them with its links
-        // saved.
-        let totals = match run.partial {
-            true => Some(link_totals(&mut tx).await?),
-            false => None,
-        };
         sqlx::query("-- save_linkage_run(): run\nINSERT INTO linkage_runs (id, period, run_at, summary) VALUES ($1, $2, $3, $4)")
             .bind(id)
             .bind(&run.period)
             .bind(run.run_at)
-            .bind(summary(totals))
+            .bind(summary)
             .execute(&mut *tx)
             .await?;
         append_audit(
@@ -1691,30 +1663,6 @@ fn bind_refs<'q>(
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     refs.iter()
         .fold(sqlx::query(sql).bind(operator), |q, v| q.bind(*v))
-}
-
-/// Territory-wide figures from the stored links.
-async fn link_totals(conn: &mut sqlx::AnyConnection) -> Result<LinkTotals> {
-    let counts = sqlx::query(
-        "-- link_totals(): counts\nSELECT COUNT(*), COUNT(DISTINCT person_id), COUNT(DISTINCT household_id) FROM record_links",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let mut totals = LinkTotals {
-        records: counts.get::<i64, _>(0) as usize,
-        persons: counts.get::<i64, _>(1) as usize,
-        households: counts.get::<i64, _>(2) as usize,
-        ..Default::default()
-    };
-    for (sql, out) in [
-        ("-- link_totals(): sizes\nSELECT n, COUNT(*) FROM (SELECT COUNT(*) AS n FROM record_links GROUP BY person_id) s GROUP BY n ORDER BY n", &mut totals.cluster_sizes),
-        ("-- link_totals(): operators\nSELECT n, COUNT(*) FROM (SELECT COUNT(DISTINCT operator_id) AS n FROM record_links GROUP BY person_id) s GROUP BY n ORDER BY n", &mut totals.persons_by_operators),
-    ] {
-        for r in sqlx::query(sql).fetch_all(&mut *conn).await? {
-            out.push((r.get::<i64, _>(0) as usize, r.get::<i64, _>(1) as usize));
-        }
-    }
-    Ok(totals)
 }
 
 /// A query with `values` bound in order.
