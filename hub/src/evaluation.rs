@@ -88,8 +88,9 @@ struct LevelResult {
     last_step_records: usize,
     last_step_seconds: f64,
     last_step_mode: String,
-    /// (runs, seconds) of the full, then of the incremental runs, batch by batch.
-    step_runs: [(usize, f64); 2],
+    /// (runs, seconds, records received) of the full, then of the incremental runs, batch by
+    /// batch.
+    step_runs: [(usize, f64, usize); 2],
     baseline: PairwiseQuality,
     seconds: f64,
     link_seconds: f64,
@@ -240,17 +241,20 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
     // once a first batch is linked).
     pending.sort();
     let mut last_step = None;
-    // (runs, seconds) of the full and of the incremental runs along the way.
-    let mut runs = [(0usize, 0.0f64); 2];
+    // (runs, seconds, records received) of the full and of the incremental runs along the way.
+    let mut runs = [(0usize, 0.0f64, 0usize); 2];
     for (_, out, sig) in &pending {
         let signature = std::fs::read_to_string(sig)?;
-        hub.accept_upload(&std::fs::read(out)?, Some(&signature), "evaluation")
+        let accepted = hub
+            .accept_upload(&std::fs::read(out)?, Some(&signature), "evaluation")
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let received = hub.store.record_count(&accepted.batch_id).await?.0 as usize;
         let run = hub.process(None, false, "evaluation").await?;
         let kind = usize::from(run.mode == "incremental");
         runs[kind].0 += 1;
         runs[kind].1 += run.total_seconds;
+        runs[kind].2 += received;
         last_step = Some(run);
     }
     let last_step = last_step.context("no batch generated")?;
@@ -465,7 +469,7 @@ pub async fn bench_linkage(args: &EvalArgs) -> Result<()> {
                 "the same, batch by batch as they arrive (incremental runs)",
                 r.month_by_month,
                 format!(
-                    "last batch ({}): {:.2} s, {} records read; {} runs: {} full ({:.2} s each), {} incremental ({:.2} s each)",
+                    "last batch ({}): {:.2} s, {} records read; {} runs: {} full ({:.2} s each), {} incremental ({:.2} s each, {:.2} ms per record received)",
                     r.last_step_mode,
                     r.last_step_seconds,
                     r.last_step_records,
@@ -473,7 +477,8 @@ pub async fn bench_linkage(args: &EvalArgs) -> Result<()> {
                     r.step_runs[0].0,
                     r.step_runs[0].1 / r.step_runs[0].0.max(1) as f64,
                     r.step_runs[1].0,
-                    r.step_runs[1].1 / r.step_runs[1].0.max(1) as f64
+                    r.step_runs[1].1 / r.step_runs[1].0.max(1) as f64,
+                    r.step_runs[1].1 * 1000.0 / r.step_runs[1].2.max(1) as f64
                 ),
             ),
             ("naive baseline (name+first+date)", r.baseline, "-".into()),

@@ -410,6 +410,10 @@ impl Store {
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
+            tracing::warn!(
+                "building the linkage node tables from the {} records stored (once, after an upgrade; about a minute per 300,000 records)",
+                refs.len()
+            );
             rebuild_nodes(&mut tx, self.backend, &refs).await?;
         }
         tx.commit().await?;
