@@ -404,14 +404,11 @@ impl Store {
         .await?
         .get(0);
         if empty == 1 {
-            let refs: std::collections::BTreeSet<(String, String)> = sqlx::query(
-                "-- fill_nodes(): records\nSELECT DISTINCT operator_id, record_ref FROM records",
+            let refs = ref_pairs(
+                &mut tx,
+                sqlx::query("-- fill_nodes(): records\nSELECT DISTINCT operator_id, record_ref FROM records"),
             )
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+            .await?;
             tracing::warn!(
                 "building the linkage node tables from the {} records stored (once, after an upgrade; about a minute per 300,000 records)",
                 refs.len()
@@ -542,17 +539,13 @@ impl Store {
             Err(e) => return Err(e),
         }
         // The records of a replaced month: their nodes are rebuilt without it.
-        let mut replaced: std::collections::BTreeSet<(String, String)> = Default::default();
+        let mut replaced = std::collections::BTreeSet::new();
         if let Some((old, _)) = &existing {
-            for r in sqlx::query(
-                "-- ingest_batch(): replaced records\nSELECT operator_id, record_ref FROM records WHERE batch_id = $1",
+            replaced = ref_pairs(
+                &mut tx,
+                sqlx::query("-- ingest_batch(): replaced records\nSELECT operator_id, record_ref FROM records WHERE batch_id = $1").bind(old),
             )
-            .bind(old)
-            .fetch_all(&mut *tx)
-            .await?
-            {
-                replaced.insert((r.get(0), r.get(1)));
-            }
+            .await?;
             sqlx::query("-- ingest_batch(): replace\nDELETE FROM batches WHERE id = $1")
                 .bind(old)
                 .execute(&mut *tx)
@@ -754,8 +747,8 @@ impl Store {
                 }
             }
         }
+        let mut conn = self.pool.acquire().await?;
         for (batch_id, idx, at) in legacy {
-            let mut conn = self.pool.acquire().await?;
             let profile = legacy_profile(&mut conn, &batch_id, idx).await?;
             crate::linkage::add_profile(&mut set.nodes[at], &profile);
         }
@@ -1251,14 +1244,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         // Retention removes whole records (every month of one), so their nodes go.
-        let gone: std::collections::BTreeSet<(String, String)> = sqlx::query(
-            "-- purge(): nodes\nSELECT operator_id, record_ref FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.operator_id = n.operator_id AND r.record_ref = n.record_ref)",
+        let gone = ref_pairs(
+            &mut tx,
+            sqlx::query("-- purge(): nodes\nSELECT operator_id, record_ref FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.operator_id = n.operator_id AND r.record_ref = n.record_ref)"),
         )
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .await?;
         rebuild_nodes(&mut tx, self.backend, &gone).await?;
         let raw_batches = sqlx::query(
             "-- purge(): raw batches\nUPDATE batch_blobs SET ciphertext = NULL WHERE ciphertext IS NOT NULL AND batch_id IN (SELECT id FROM batches WHERE received_at < $1)",
@@ -1659,6 +1649,19 @@ async fn rebuild_nodes(
         }
     }
     Ok(())
+}
+
+/// The (operator, record reference) pairs in the first two columns of `query`'s rows.
+async fn ref_pairs<'q>(
+    conn: &mut sqlx::AnyConnection,
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    Ok(query
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 /// `sql` bound to an operator, then to each of its references.
