@@ -361,6 +361,11 @@ impl Store {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 30000").await?;
                     conn.execute("PRAGMA temp_store = MEMORY").await?;
+                    // SQLite's default page cache is 2 MiB: an ingestion transaction writing
+                    // into large indexes then spills pages to the WAL and reads them back
+                    // through system calls, most of its time. 64 MiB per connection (at most
+                    // four) keeps a month's writes and a linkage run's reads in memory.
+                    conn.execute("PRAGMA cache_size = -65536").await?;
                     Ok(())
                 })
             });
@@ -1402,13 +1407,22 @@ fn operator_from_row(r: &sqlx::any::AnyRow) -> Result<EnrolledOperator> {
     })
 }
 
-/// Appends `(…), (…)` placeholders for `rows` rows of `cols` columns: `$N` for PostgreSQL,
-/// plain `?` for SQLite, whose driver resolves each `$N` by scanning every parameter name
-/// (quadratic in a multi-row insert of thousands of values).
+/// Appends `(…), (…)` placeholders for `rows` rows of `cols` columns, the statement's only
+/// parameters: `$N` for PostgreSQL, anonymous `?` for SQLite. A numbered SQLite parameter
+/// (`?N`) is found by a linear search of the statement's parameter names at preparation and at
+/// every bind (sqlx calls `sqlite3_bind_parameter_name` for each argument), so a multi-row
+/// insert of n numbered values costs n²: most of a large ingestion's time.
 fn push_placeholders(sql: &mut String, rows: usize, cols: usize, backend: Backend) {
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
-        sql.push_str(&placeholders(r * cols + 1, cols, backend));
+        match backend {
+            Backend::Sqlite => {
+                for c in 0..cols {
+                    sql.push_str(if c == 0 { "?" } else { ", ?" });
+                }
+            }
+            Backend::Postgres => sql.push_str(&placeholders(r * cols + 1, cols, backend)),
+        }
         sql.push(')');
     }
 }
@@ -1778,7 +1792,7 @@ mod tests {
         assert_eq!(s, "($1, $2, $3), ($4, $5, $6)");
         let mut s = String::new();
         push_placeholders(&mut s, 2, 2, Backend::Sqlite);
-        assert_eq!(s, "(?1, ?2), (?3, ?4)");
+        assert_eq!(s, "(?, ?), (?, ?)");
         assert_eq!(
             with_password("postgres://u@h/db", "p@ss"),
             "postgres://u:p%40ss@h/db"
