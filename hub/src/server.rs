@@ -109,8 +109,9 @@ async fn upload(State(hub): State<Arc<Hub>>, headers: HeaderMap, body: Body) -> 
         .await
     {
         Ok(accepted) => {
-            // The batch is committed; linking runs before the reply so that the operator's next
-            // look at the dashboard includes it. A failure here is logged, never undoes the batch.
+            // The batch is committed; a linkage run that covers it ends before the reply, so
+            // that the operator's next look at the dashboard includes it (batches accepted
+            // during a run share the next one). A failure is logged, never undoes the batch.
             if accepted.status == "accepted" {
                 if let Some(Err(e)) = hub.process_after_ingest("after-upload").await {
                     tracing::error!(error = %e, "linkage after upload failed; run `synchro-hub process`");

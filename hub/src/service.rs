@@ -69,8 +69,20 @@ pub struct Hub {
     identity: age::x25519::Identity,
     pepper: hmac::Key,
     audit_key: Ed25519KeyPair,
-    /// Serialises linkage runs: each reads the ids the previous one wrote.
-    processing: tokio::sync::Mutex<()>,
+    /// Serialises linkage runs (each reads the ids the previous one wrote) and remembers which
+    /// accepted batches the last run of the latest month covered.
+    processing: tokio::sync::Mutex<Coverage>,
+    /// Batches accepted by this process so far: the ticket each takes to wait for a run.
+    accepted: std::sync::atomic::AtomicU64,
+}
+
+/// What the last successful run of the latest month covered.
+#[derive(Default)]
+struct Coverage {
+    /// Tickets up to this one were accepted before that run began.
+    covered: u64,
+    /// That run's summary.
+    last: Option<crate::processing::RunSummary>,
 }
 
 /// Seconds since the epoch.
@@ -152,7 +164,8 @@ impl Hub {
             identity,
             pepper,
             audit_key,
-            processing: tokio::sync::Mutex::new(()),
+            processing: tokio::sync::Mutex::new(Coverage::default()),
+            accepted: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -351,7 +364,20 @@ impl Hub {
         full: bool,
         actor: &str,
     ) -> Result<crate::processing::RunSummary, HubError> {
-        let _one_at_a_time = self.processing.lock().await;
+        let mut coverage = self.processing.lock().await;
+        self.process_locked(&mut coverage, period, full, actor)
+            .await
+    }
+
+    async fn process_locked(
+        &self,
+        coverage: &mut Coverage,
+        period: Option<&str>,
+        full: bool,
+        actor: &str,
+    ) -> Result<crate::processing::RunSummary, HubError> {
+        // Read before the run reads the store: every batch with a ticket up to here is stored.
+        let accepted = self.accepted.load(std::sync::atomic::Ordering::SeqCst);
         let summary = crate::processing::process(
             &self.store,
             &self.cfg.config.linkage.params(),
@@ -366,11 +392,19 @@ impl Hub {
             other => HubError::Other(other.to_string()),
         })?;
         self.checkpoint().await?;
+        if period.is_none() {
+            coverage.covered = accepted;
+            coverage.last = Some(summary.clone());
+        }
         Ok(summary)
     }
 
     /// After an accepted batch: processes the latest month when `process_after_ingest` is on.
     /// The batch is already stored; a failure here is reported, never undoes it.
+    ///
+    /// Batches accepted while a run is under way share the next run: when fifty operators
+    /// upload at once, each reply still waits for a run that links its batch, but the hub
+    /// links two or three times, not fifty (each run reads the whole month up to then).
     pub async fn process_after_ingest(
         &self,
         actor: &str,
@@ -378,7 +412,17 @@ impl Hub {
         if !self.cfg.config.linkage.process_after_ingest {
             return None;
         }
-        Some(self.process(None, false, actor).await)
+        let ticket = self
+            .accepted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let mut coverage = self.processing.lock().await;
+        if coverage.covered >= ticket {
+            if let Some(last) = &coverage.last {
+                return Some(Ok(last.clone()));
+            }
+        }
+        Some(self.process_locked(&mut coverage, None, false, actor).await)
     }
 
     /// Signs a checkpoint of the current log, refusing if it does not extend the last one.

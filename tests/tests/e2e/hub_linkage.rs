@@ -472,3 +472,53 @@ fn the_node_table_follows_new_replaced_late_and_purged_months_on_every_backend()
         },
     );
 }
+
+/// Audit leaves of linkage runs by `actor`.
+async fn runs_by(store: &Store, actor: &str) -> usize {
+    store
+        .audit_leaves()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|(_, l)| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["action"] == "linkage_processed" && l["actor"] == actor)
+        .count()
+}
+
+/// Operators uploading at once: each accepted batch waits for a linkage run that covers it,
+/// but batches accepted while a run is under way share the next one, so the hub links twice
+/// for five batches instead of five times (a run reads the whole month).
+#[test]
+fn batches_accepted_during_a_run_share_the_next_run_on_every_backend() {
+    let t = Territory::new();
+    let deriver = MatchKeyDeriver::new(&LinkageSecret::generate(1));
+    for db in test_databases(t.dir.path()) {
+        let hub_dir = t.path(&format!("hub-{}", db.backend));
+        let hub_files = synchro_tests::HubProcess::init(&hub_dir, &db);
+        block_on(async {
+            let hub = synchro_hub::command::open(&hub_files.config).await.unwrap();
+            enrol(&hub.store, &["siao", "ccas", "maraude"]).await;
+            ingest(&hub.store, &deriver, "2026-09", &background()).await;
+            let (a, b, c, d, e) = tokio::join!(
+                hub.process_after_ingest("upload-a"),
+                hub.process_after_ingest("upload-b"),
+                hub.process_after_ingest("upload-c"),
+                hub.process_after_ingest("upload-d"),
+                hub.process_after_ingest("upload-e"),
+            );
+            let mut runs = 0;
+            for (actor, reply) in ["a", "b", "c", "d", "e"].iter().zip([a, b, c, d, e]) {
+                let summary = reply
+                    .expect("process_after_ingest is on by default")
+                    .unwrap_or_else(|e| panic!("{}: {e}", db.backend));
+                assert_eq!(summary.records, background().len(), "{}", db.backend);
+                runs += runs_by(&hub.store, &format!("upload-{actor}")).await;
+            }
+            assert_eq!(runs, 2, "{}: linkage runs for five batches", db.backend);
+            // A run asked for explicitly always runs.
+            hub.process(None, false, "admin").await.unwrap();
+            assert_eq!(runs_by(&hub.store, "admin").await, 1, "{}", db.backend);
+            hub.store.close().await;
+        });
+    }
+}
