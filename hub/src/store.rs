@@ -272,6 +272,22 @@ impl NodeSet {
         at
     }
 
+    /// The same nodes sorted by (operator, reference), whatever order they were read in.
+    fn in_reference_order(mut self) -> Self {
+        self.nodes.sort_unstable_by(|a, b| {
+            (&a.operator, &a.record_ref).cmp(&(&b.operator, &b.record_ref))
+        });
+        for (at, n) in self.nodes.iter().enumerate() {
+            if let Some(slot) = self
+                .index
+                .get_mut(&(n.operator.clone(), n.record_ref.clone()))
+            {
+                *slot = at;
+            }
+        }
+        self
+    }
+
     /// The nodes as an increment: fresh when in `fresh`, with their ids from `previous`.
     fn into_increment(
         self,
@@ -856,20 +872,29 @@ impl Store {
              SELECT n.operator_id, n.record_ref, n.household_ref, n.profile, NULL AS value, NULL AS n FROM nodes n WHERE (n.operator_id, n.record_ref) IN (SELECT operator_id, record_ref FROM f UNION SELECT operator_id, record_ref FROM node_keys WHERE value IN (SELECT value FROM c WHERE n <= {limit})) \
              UNION ALL SELECT NULL, NULL, NULL, NULL, value, n FROM c WHERE n > {limit}"
         );
-        let mut rows = Vec::new();
+        use futures_util::TryStreamExt as _;
+        // Rows are parsed as they arrive, while the database still reads the next ones: the
+        // step's largest read, where parsing after a `fetch_all` took a quarter of the time.
+        let mut set = NodeSet::default();
         let mut common = Vec::new();
-        for r in bind_all(&sql, fresh_batches)
-            .bind(max_nodes)
-            .fetch_all(&self.pool)
-            .await?
-        {
+        let query = bind_all(&sql, fresh_batches).bind(max_nodes);
+        let mut rows = query.fetch(&self.pool);
+        while let Some(r) = rows.try_next().await? {
             match r.get::<Option<String>, _>(0) {
-                Some(_) => rows.push(r),
+                Some(operator) => {
+                    set.add(
+                        &operator,
+                        &r.get::<String, _>(1),
+                        r.get::<Option<String>, _>(2).as_deref(),
+                        r.get::<Option<String>, _>(3).as_deref(),
+                    );
+                }
                 None => common.push((r.get(4), r.get(5))),
             }
         }
         Ok((
-            node_rows(rows).into_increment(fresh, &Default::default()),
+            set.in_reference_order()
+                .into_increment(fresh, &Default::default()),
             common,
         ))
     }
