@@ -866,30 +866,38 @@ impl Store {
     ) -> Result<(Increment, Vec<(String, i64)>)> {
         let batch_list = placeholders(1, fresh_batches.len(), self.backend);
         let limit = placeholders(fresh_batches.len() + 1, 1, self.backend);
+        let concat = match self.backend {
+            Backend::Sqlite => "group_concat",
+            Backend::Postgres => "string_agg",
+        };
+        // The nodes come concatenated in about 64 rows (by a character of the reference), as a
+        // full run reads them (see `linkage_nodes`): on SQLite each result row crosses a thread
+        // in sqlx, which cost more than reading it (4.5 s for 241,000 rows at 160,000 persons).
         let sql = format!(
             "-- incremental_nodes(): sharing\nWITH f AS MATERIALIZED (SELECT DISTINCT operator_id, record_ref FROM records WHERE batch_id IN ({batch_list})), \
              c AS MATERIALIZED (SELECT value, COUNT(*) AS n FROM node_keys WHERE value IN (SELECT k.value FROM node_keys k WHERE (k.operator_id, k.record_ref) IN (SELECT operator_id, record_ref FROM f)) GROUP BY value) \
-             SELECT n.operator_id, n.record_ref, n.household_ref, n.profile, NULL AS value, NULL AS n FROM nodes n WHERE (n.operator_id, n.record_ref) IN (SELECT operator_id, record_ref FROM f UNION SELECT operator_id, record_ref FROM node_keys WHERE value IN (SELECT value FROM c WHERE n <= {limit})) \
-             UNION ALL SELECT NULL, NULL, NULL, NULL, value, n FROM c WHERE n > {limit}"
+             SELECT {concat}(n.operator_id || '\t' || n.record_ref || '\t' || COALESCE(n.household_ref, '') || '\t' || n.profile, '\n') AS nodes, NULL AS value, NULL AS n FROM nodes n WHERE (n.operator_id, n.record_ref) IN (SELECT operator_id, record_ref FROM f UNION SELECT operator_id, record_ref FROM node_keys WHERE value IN (SELECT value FROM c WHERE n <= {limit})) GROUP BY substr(n.record_ref, 3, 1) \
+             UNION ALL SELECT NULL, value, n FROM c WHERE n > {limit}"
         );
         use futures_util::TryStreamExt as _;
-        // Rows are parsed as they arrive, while the database still reads the next ones: the
-        // step's largest read, where parsing after a `fetch_all` took a quarter of the time.
+        // Each chunk is parsed as it arrives, while the database builds the next.
         let mut set = NodeSet::default();
         let mut common = Vec::new();
         let query = bind_all(&sql, fresh_batches).bind(max_nodes);
         let mut rows = query.fetch(&self.pool);
         while let Some(r) = rows.try_next().await? {
             match r.get::<Option<String>, _>(0) {
-                Some(operator) => {
-                    set.add(
-                        &operator,
-                        &r.get::<String, _>(1),
-                        r.get::<Option<String>, _>(2).as_deref(),
-                        r.get::<Option<String>, _>(3).as_deref(),
-                    );
+                Some(chunk) => {
+                    for line in chunk.split('\n') {
+                        let mut f = line.splitn(4, '\t');
+                        if let (Some(operator), Some(record_ref), Some(household), Some(profile)) =
+                            (f.next(), f.next(), f.next(), f.next())
+                        {
+                            set.add(operator, record_ref, Some(household), Some(profile));
+                        }
+                    }
                 }
-                None => common.push((r.get(4), r.get(5))),
+                None => common.push((r.get(1), r.get(2))),
             }
         }
         Ok((
