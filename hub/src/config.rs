@@ -154,8 +154,8 @@ pub struct LinkageConfig {
     /// `synchro-hub process`, e.g. while loading many months at once).
     pub process_after_ingest: bool,
     /// Link only the batches received since the last run and the records they touch, with the
-    /// last full run's model, keeping earlier decisions (default false: every run relinks
-    /// everything; see docs/linkage.md for when it is cheaper).
+    /// last full run's model, keeping earlier decisions (default true; false relinks
+    /// everything at every run; see docs/linkage.md).
     pub incremental: bool,
     /// Minimum match weight, log2 posterior odds, to link two records (default -1: one chance
     /// in three; see docs/linkage.md).
@@ -193,7 +193,7 @@ impl Default for LinkageConfig {
             accepted_epochs: default_epochs(),
             fingerprints: Default::default(),
             process_after_ingest: true,
-            incremental: false,
+            incremental: true,
             threshold: p.threshold,
             contradiction_threshold: p.contradiction_threshold,
             same_operator_penalty: p.same_operator_penalty,

@@ -145,7 +145,8 @@ async fn level(dir: &Path, dirtiness: Dirtiness, eval: &EvalArgs) -> Result<Leve
         host: Vec::new(),
     })
     .await?;
-    // Processing is driven below: batch by batch incrementally, then once from scratch.
+    // Processing is driven below: batch by batch incrementally (whatever the default), then
+    // once from scratch.
     let config_text = std::fs::read_to_string(&created.config)?;
     let config_text = config_text
         .replace(
