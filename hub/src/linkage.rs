@@ -612,22 +612,26 @@ pub fn fresh_value_counts(
     fresh: &[bool],
     common: &FxHashMap<u128, u32>,
 ) -> ValueCounts {
-    let mut counts = ValueCounts::default();
-    for n in nodes {
-        let mut mine: Vec<(usize, u128)> = n.keys.iter().map(count_key).collect();
-        mine.sort_unstable();
-        mine.dedup();
-        for k in mine {
-            *counts.entry(k).or_default() += 1;
-        }
-    }
-    let held: rustc_hash::FxHashSet<(usize, u128)> = nodes
+    // The fresh nodes' values first, then their holders among every node: a map of the fresh
+    // values only, not of every value read.
+    let mut counts: ValueCounts = nodes
         .iter()
         .zip(fresh)
         .filter(|(_, f)| **f)
-        .flat_map(|(n, _)| n.keys.iter().map(count_key))
+        .flat_map(|(n, _)| n.keys.iter().map(|k| (count_key(k), 0)))
         .collect();
-    counts.retain(|k, _| held.contains(k));
+    let mut mine: Vec<(usize, u128)> = Vec::new();
+    for n in nodes {
+        mine.clear();
+        mine.extend(n.keys.iter().map(count_key));
+        mine.sort_unstable();
+        mine.dedup();
+        for k in &mine {
+            if let Some(count) = counts.get_mut(k) {
+                *count += 1;
+            }
+        }
+    }
     for (key, count) in counts.iter_mut() {
         if let Some(&rows) = common.get(&key.1) {
             *count = rows;
@@ -637,7 +641,18 @@ pub fn fresh_value_counts(
 }
 
 fn index(nodes: &[Node], global: Option<&ValueCounts>) -> Indexed {
-    let key_total: usize = nodes.iter().map(|n| n.keys.len()).sum();
+    index_of(nodes, global, false)
+}
+
+/// [`index`]; with `counted_only`, only the values in `global` are indexed (an incremental
+/// run's first weighing, where `global` holds the fresh records' values: a pair with a fresh
+/// record can agree on no other value, and indexing the read records' other values was most
+/// of that weighing).
+fn index_of(nodes: &[Node], global: Option<&ValueCounts>, counted_only: bool) -> Indexed {
+    let key_total: usize = match (global, counted_only) {
+        (Some(g), true) => g.len() * 2,
+        _ => nodes.iter().map(|n| n.keys.len()).sum(),
+    };
     // Most values are held by one or two nodes: reserving avoids rehashing millions of entries.
     let mut values: FxHashMap<(usize, u128), u32> =
         FxHashMap::with_capacity_and_hasher(key_total / 2, Default::default());
@@ -668,8 +683,12 @@ fn index(nodes: &[Node], global: Option<&ValueCounts>) -> Indexed {
         let mut mine: Vec<(u32, u8)> = Vec::with_capacity(n.keys.len());
         for k in &n.keys {
             let fi = usize::from(k.family);
+            let value = (domain(fi), k.value);
+            if counted_only && global.is_some_and(|g| !g.contains_key(&value)) {
+                continue;
+            }
             let next = values.len() as u32;
-            let id = *values.entry((domain(fi), k.value)).or_insert(next);
+            let id = *values.entry(value).or_insert(next);
             if id as usize == counts.len() {
                 counts.push(0);
             }
@@ -677,9 +696,11 @@ fn index(nodes: &[Node], global: Option<&ValueCounts>) -> Indexed {
         }
         mine.sort_unstable();
         mine.dedup();
+        // From every key, whether indexed or not.
         has_first.push(
-            mine.iter()
-                .any(|k| NEED_FIRST_NAME.contains(&(k.1 as usize))),
+            n.keys
+                .iter()
+                .any(|k| NEED_FIRST_NAME.contains(&usize::from(k.family))),
         );
         let mut last = u32::MAX;
         for &(id, _) in &mine {
@@ -1187,7 +1208,7 @@ pub fn step_partners(
     counts: &ValueCounts,
     p: &LinkParams,
 ) -> Vec<bool> {
-    let ix = index(nodes, Some(counts));
+    let ix = index_of(nodes, Some(counts), true);
     let pairs = candidate_pairs_of(&ix, p.max_block, Some(fresh));
     let comparisons = compare_all(nodes, &ix, &pairs);
     let mut partner = fresh.to_vec();
