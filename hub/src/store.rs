@@ -33,6 +33,37 @@ impl Backend {
     }
 }
 
+/// A node row as one line of text (see [`node_lines`]).
+const NODE_LINE: &str =
+    "operator_id || '\t' || record_ref || '\t' || COALESCE(household_ref, '') || '\t' || profile";
+/// A link row as one line of text (see [`link_lines`]).
+const LINK_LINE: &str = "operator_id || '\t' || record_ref || '\t' || CAST(person_id AS TEXT) || '\t' || CAST(household_id AS TEXT)";
+
+/// Parses the lines of concatenated node rows ([`NODE_LINE`]) into `set`.
+fn node_lines(set: &mut NodeSet, text: &str) {
+    for line in text.split('\n') {
+        let mut f = line.splitn(4, '\t');
+        if let (Some(operator), Some(record_ref), Some(household), Some(profile)) =
+            (f.next(), f.next(), f.next(), f.next())
+        {
+            set.add(operator, record_ref, Some(household), Some(profile));
+        }
+    }
+}
+
+/// The links in concatenated link rows ([`LINK_LINE`]).
+fn link_lines(text: &str) -> impl Iterator<Item = RecordLink> + '_ {
+    text.split('\n').filter_map(|line| {
+        let mut f = line.split('\t');
+        Some(RecordLink {
+            operator_id: f.next()?.to_string(),
+            record_ref: f.next()?.to_string(),
+            person_id: f.next()?.parse().ok()?,
+            household_id: f.next()?.parse().ok()?,
+        })
+    })
+}
+
 /// Storage errors, mapped from the driver in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -811,32 +842,38 @@ impl Store {
     ) -> Result<rustc_hash::FxHashMap<(String, String), (i64, i64)>> {
         use std::collections::BTreeSet;
         const CHUNK: usize = 500;
+        // Each statement's rows come concatenated in one (see `concatenated`).
+        let concat = self.backend.concat();
+        let select = format!("SELECT {concat}(record_ref, '\n') FROM records");
         for (operator, r) in self
             .rows_by_operator(
                 "household members",
-                "SELECT record_ref FROM records",
+                &select,
                 "household_ref",
                 "",
                 households,
             )
             .await?
         {
-            refs.insert((operator, r.get(0)));
+            if let Some(text) = r.get::<Option<String>, _>(0) {
+                refs.extend(
+                    text.split('\n')
+                        .map(|rf| (operator.clone(), rf.to_string())),
+                );
+            }
         }
         let (mut persons, mut household_ids) = (BTreeSet::new(), BTreeSet::new());
+        let select = format!("SELECT {concat}({LINK_LINE}, '\n') FROM record_links");
         for (_, r) in self
-            .rows_by_operator(
-                "links",
-                "SELECT operator_id, record_ref, person_id, household_id FROM record_links",
-                "record_ref",
-                "",
-                refs,
-            )
+            .rows_by_operator("links", &select, "record_ref", "", refs)
             .await?
         {
-            let l = link_from_row(&r);
-            persons.insert(l.person_id);
-            household_ids.insert(l.household_id);
+            if let Some(text) = r.get::<Option<String>, _>(0) {
+                for l in link_lines(&text) {
+                    persons.insert(l.person_id);
+                    household_ids.insert(l.household_id);
+                }
+            }
         }
         // Every linked record of `refs` belongs to one of these persons: its link comes back
         // with the members, so the links are read once.
@@ -845,14 +882,16 @@ impl Store {
             let ids: Vec<i64> = ids.iter().copied().collect();
             for chunk in ids.chunks(CHUNK) {
                 let sql = format!(
-                    "-- incremental_nodes(): members\nSELECT operator_id, record_ref, person_id, household_id FROM record_links WHERE {column} IN ({})",
+                    "-- incremental_nodes(): members\nSELECT {concat}({LINK_LINE}, '\n') FROM record_links WHERE {column} IN ({})",
                     placeholders(1, chunk.len(), self.backend)
                 );
                 let q = chunk.iter().fold(sqlx::query(&sql), |q, id| q.bind(*id));
-                for r in q.fetch_all(&self.pool).await? {
-                    let l = link_from_row(&r);
-                    refs.insert((l.operator_id.clone(), l.record_ref.clone()));
-                    previous.insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
+                for text in self.concatenated(q).await? {
+                    for l in link_lines(&text) {
+                        refs.insert((l.operator_id.clone(), l.record_ref.clone()));
+                        previous
+                            .insert((l.operator_id, l.record_ref), (l.person_id, l.household_id));
+                    }
                 }
             }
         }
@@ -881,7 +920,7 @@ impl Store {
         let sql = format!(
             "-- incremental_nodes(): sharing\nWITH f AS MATERIALIZED (SELECT DISTINCT operator_id, record_ref FROM records WHERE batch_id IN ({batch_list})), \
              c AS MATERIALIZED (SELECT value, COUNT(*) AS n FROM node_keys WHERE value IN (SELECT k.value FROM node_keys k WHERE (k.operator_id, k.record_ref) IN (SELECT operator_id, record_ref FROM f)) GROUP BY value) \
-             SELECT {concat}(n.operator_id || '\t' || n.record_ref || '\t' || COALESCE(n.household_ref, '') || '\t' || n.profile, '\n') AS nodes, NULL AS value, NULL AS n FROM nodes n WHERE (n.operator_id, n.record_ref) IN (SELECT operator_id, record_ref FROM f UNION SELECT operator_id, record_ref FROM node_keys WHERE value IN (SELECT value FROM c WHERE n <= {limit})) GROUP BY substr(n.record_ref, 3, 1) \
+             SELECT {concat}({NODE_LINE}, '\n') AS nodes, NULL AS value, NULL AS n FROM nodes WHERE (operator_id, record_ref) IN (SELECT operator_id, record_ref FROM f UNION SELECT operator_id, record_ref FROM node_keys WHERE value IN (SELECT value FROM c WHERE n <= {limit})) GROUP BY substr(record_ref, 3, 1) \
              UNION ALL SELECT NULL, value, n FROM c WHERE n > {limit}"
         );
         use futures_util::TryStreamExt as _;
@@ -892,16 +931,7 @@ impl Store {
         let mut rows = query.fetch(&self.pool);
         while let Some(r) = rows.try_next().await? {
             match r.get::<Option<String>, _>(0) {
-                Some(chunk) => {
-                    for line in chunk.split('\n') {
-                        let mut f = line.splitn(4, '\t');
-                        if let (Some(operator), Some(record_ref), Some(household), Some(profile)) =
-                            (f.next(), f.next(), f.next(), f.next())
-                        {
-                            set.add(operator, record_ref, Some(household), Some(profile));
-                        }
-                    }
-                }
+                Some(chunk) => node_lines(&mut set, &chunk),
                 None => common.push((r.get(1), r.get(2))),
             }
         }
@@ -920,16 +950,21 @@ impl Store {
         fresh: &std::collections::HashSet<(String, String)>,
         previous: &rustc_hash::FxHashMap<(String, String), (i64, i64)>,
     ) -> Result<Increment> {
-        let rows = self
-            .rows_by_operator(
-                "nodes",
-                "SELECT operator_id, record_ref, household_ref, profile FROM nodes",
-                "record_ref",
-                "",
-                refs,
-            )
-            .await?;
-        Ok(node_rows(rows.into_iter().map(|(_, r)| r).collect()).into_increment(fresh, previous))
+        // One concatenated row per statement (see `concatenated`).
+        let select = format!(
+            "SELECT {}({NODE_LINE}, '\n') FROM nodes",
+            self.backend.concat()
+        );
+        let mut set = NodeSet::default();
+        for (_, r) in self
+            .rows_by_operator("nodes", &select, "record_ref", "", refs)
+            .await?
+        {
+            if let Some(text) = r.get::<Option<String>, _>(0) {
+                node_lines(&mut set, &text);
+            }
+        }
+        Ok(set.in_reference_order().into_increment(fresh, previous))
     }
 
     /// [`rows_by_operator`] on a pooled connection, for an incremental run's reads.
@@ -996,28 +1031,17 @@ impl Store {
 
     /// The last run's (person, household) ids keyed by (operator, record reference).
     pub async fn record_ids(&self) -> Result<rustc_hash::FxHashMap<(String, String), (i64, i64)>> {
-        let mut ids = rustc_hash::FxHashMap::default();
         let sql = format!(
-            "-- record_ids()\nSELECT {}(operator_id || '\t' || record_ref || '\t' || CAST(person_id AS TEXT) || '\t' || CAST(household_id AS TEXT), '\n') FROM record_links GROUP BY substr(record_ref, 3, 1)",
+            "-- record_ids()\nSELECT {}({LINK_LINE}, '\n') FROM record_links GROUP BY substr(record_ref, 3, 1)",
             self.backend.concat()
         );
-        for chunk in self.concatenated(sqlx::query(&sql)).await? {
-            for line in chunk.split('\n') {
-                let mut f = line.split('\t');
-                if let (Some(operator), Some(record_ref), Some(person), Some(household)) =
-                    (f.next(), f.next(), f.next(), f.next())
-                {
-                    let (Ok(person), Ok(household)) = (person.parse(), household.parse()) else {
-                        continue;
-                    };
-                    ids.insert(
-                        (operator.to_string(), record_ref.to_string()),
-                        (person, household),
-                    );
-                }
-            }
-        }
-        Ok(ids)
+        Ok(self
+            .concatenated(sqlx::query(&sql))
+            .await?
+            .iter()
+            .flat_map(|chunk| link_lines(chunk))
+            .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
+            .collect())
     }
 
     /// Ids of a kind (`person`, `household`) still holding records, and the next id to issue.
