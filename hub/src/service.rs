@@ -404,7 +404,7 @@ impl Hub {
     ///
     /// Batches accepted while a run is under way share the next run: when fifty operators
     /// upload at once, each reply still waits for a run that links its batch, but the hub
-    /// links two or three times, not fifty (each run reads the whole month up to then).
+    /// links two or three times, not fifty (a run links every batch stored when it starts).
     pub async fn process_after_ingest(
         &self,
         actor: &str,
