@@ -727,14 +727,16 @@ impl Store {
     /// Integrity counts: batches whose stored records differ from their row count less the
     /// records purged by retention; records filed under another operator or month than their
     /// batch; and node rows out of step with the stored records (a record without its node or
-    /// the reverse, a node's value missing or left over). All must be zero.
+    /// the reverse, a node's value missing or left over). All must be zero. The node values are
+    /// compared as two set differences, not row by row: `match_keys` has no value index since
+    /// migration 0007, and PostgreSQL then planned the row-by-row form quadratically.
     pub async fn integrity(&self) -> Result<(i64, i64, i64)> {
         let r = sqlx::query(
             "-- integrity()\nSELECT (SELECT COUNT(*) FROM batches b WHERE b.row_count - b.purged_count <> (SELECT COUNT(*) FROM records r WHERE r.batch_id = b.id)), (SELECT COUNT(*) FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.operator_id <> b.operator_id OR r.period <> b.period), \
              (SELECT COUNT(*) FROM records r WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.operator_id = r.operator_id AND n.record_ref = r.record_ref)) \
              + (SELECT COUNT(*) FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.operator_id = n.operator_id AND r.record_ref = n.record_ref)) \
-             + (SELECT COUNT(*) FROM node_keys k WHERE NOT EXISTS (SELECT 1 FROM records r JOIN match_keys m ON m.batch_id = r.batch_id AND m.idx = r.idx WHERE r.operator_id = k.operator_id AND r.record_ref = k.record_ref AND m.value = k.value)) \
-             + (SELECT COUNT(*) FROM records r JOIN match_keys m ON m.batch_id = r.batch_id AND m.idx = r.idx WHERE NOT EXISTS (SELECT 1 FROM node_keys k WHERE k.value = m.value AND k.operator_id = r.operator_id AND k.record_ref = r.record_ref))",
+             + (SELECT COUNT(*) FROM (SELECT value, operator_id, record_ref FROM node_keys EXCEPT SELECT m.value, r.operator_id, r.record_ref FROM records r JOIN match_keys m ON m.batch_id = r.batch_id AND m.idx = r.idx) AS left_over) \
+             + (SELECT COUNT(*) FROM (SELECT m.value, r.operator_id, r.record_ref FROM records r JOIN match_keys m ON m.batch_id = r.batch_id AND m.idx = r.idx EXCEPT SELECT value, operator_id, record_ref FROM node_keys) AS missing)",
         )
         .fetch_one(&self.pool)
         .await?;
