@@ -649,9 +649,10 @@ fn index(nodes: &[Node], global: Option<&ValueCounts>) -> Indexed {
 /// record can agree on no other value, and indexing the read records' other values was most
 /// of that weighing).
 fn index_of(nodes: &[Node], global: Option<&ValueCounts>, counted_only: bool) -> Indexed {
-    let key_total: usize = match (global, counted_only) {
-        (Some(g), true) => g.len() * 2,
-        _ => nodes.iter().map(|n| n.keys.len()).sum(),
+    let only = global.filter(|_| counted_only);
+    let key_total: usize = match only {
+        Some(g) => g.len() * 2,
+        None => nodes.iter().map(|n| n.keys.len()).sum(),
     };
     // Most values are held by one or two nodes: reserving avoids rehashing millions of entries.
     let mut values: FxHashMap<(usize, u128), u32> =
@@ -684,7 +685,7 @@ fn index_of(nodes: &[Node], global: Option<&ValueCounts>, counted_only: bool) ->
         for k in &n.keys {
             let fi = usize::from(k.family);
             let value = (domain(fi), k.value);
-            if counted_only && global.is_some_and(|g| !g.contains_key(&value)) {
+            if only.is_some_and(|g| !g.contains_key(&value)) {
                 continue;
             }
             let next = values.len() as u32;

@@ -319,14 +319,12 @@ impl NodeSet {
         self.nodes.sort_unstable_by(|a, b| {
             (&a.operator, &a.record_ref).cmp(&(&b.operator, &b.record_ref))
         });
-        for (at, n) in self.nodes.iter().enumerate() {
-            if let Some(slot) = self
-                .index
-                .get_mut(&(n.operator.clone(), n.record_ref.clone()))
-            {
-                *slot = at;
-            }
-        }
+        self.index = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(at, n)| ((n.operator.clone(), n.record_ref.clone()), at))
+            .collect();
         self
     }
 
@@ -347,23 +345,6 @@ impl NodeSet {
         }
         step
     }
-}
-
-/// Rows of the node table (operator, reference, household, profile) as nodes, in reference
-/// order whatever order the database returned them in.
-fn node_rows(mut rows: Vec<sqlx::any::AnyRow>) -> NodeSet {
-    let key = |r: &sqlx::any::AnyRow| (r.get::<String, _>(0), r.get::<String, _>(1));
-    rows.sort_by_cached_key(key);
-    let mut set = NodeSet::default();
-    for r in &rows {
-        set.add(
-            &r.get::<String, _>(0),
-            &r.get::<String, _>(1),
-            r.get::<Option<String>, _>(2).as_deref(),
-            r.get::<Option<String>, _>(3).as_deref(),
-        );
-    }
-    set
 }
 
 /// What an incremental run links (see [`Store::step_nodes`]), node by node.
@@ -746,12 +727,15 @@ impl Store {
     /// The node table, in reference order: every record's months as ingestion merged them
     /// (what an incremental run reads; a full run merges the same from the monthly rows).
     pub async fn stored_nodes(&self) -> Result<Vec<crate::linkage::Node>> {
-        let rows = sqlx::query(
-            "-- stored_nodes()\nSELECT operator_id, record_ref, household_ref, profile FROM nodes",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(node_rows(rows).nodes)
+        let sql = format!(
+            "-- stored_nodes()\nSELECT {}({NODE_LINE}, '\n') FROM nodes GROUP BY substr(record_ref, 3, 1)",
+            self.backend.concat()
+        );
+        let mut set = NodeSet::default();
+        for text in self.concatenated(sqlx::query(&sql)).await? {
+            node_lines(&mut set, &text);
+        }
+        Ok(set.in_reference_order().nodes)
     }
 
     /// Every record stored for months up to `up_to` as a linkage node: one per operator and
