@@ -65,3 +65,41 @@ fn default_config_is_the_documented_example() {
     assert!(text.contains("max_rejected_rows = 0"));
     assert!(text.contains("[hub]"));
 }
+
+#[test]
+fn bench_reports_throughput_ratio_floor_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("bench.md");
+    let (code, text) = agent(&[
+        "bench",
+        "--rows",
+        "3000",
+        "--work-dir",
+        dir.path().join("work").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let written = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains(&written), "the report printed and written differ");
+    // Both sizes measured, with their own peak memory.
+    for rows in ["| 300 |", "| 3000 |"] {
+        assert!(written.contains(rows), "{rows} missing:\n{written}");
+    }
+    for part in [
+        "HMACs per row",
+        "Pipeline / bare HMAC cost per row:",
+        "Throughput:",
+        "Floor of this format",
+        "Memory:",
+    ] {
+        assert!(written.contains(part), "{part} missing:\n{written}");
+    }
+    let floor: f64 = written
+        .split("sealing alone come to **")
+        .nth(1)
+        .and_then(|rest| rest.split('x').next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("no floor ratio in:\n{written}"));
+    assert!(floor > 1.0, "the floor includes the HMACs themselves: {floor}");
+}
