@@ -81,7 +81,10 @@ fn bench_reports_throughput_ratio_floor_and_memory() {
     ]);
     assert_eq!(code, 0, "{text}");
     let written = std::fs::read_to_string(&report).unwrap();
-    assert!(text.contains(&written), "the report printed and written differ");
+    assert!(
+        text.contains(&written),
+        "the report printed and written differ"
+    );
     // Both sizes measured, with their own peak memory.
     for rows in ["| 300 |", "| 3000 |"] {
         assert!(written.contains(rows), "{rows} missing:\n{written}");
@@ -101,5 +104,8 @@ fn bench_reports_throughput_ratio_floor_and_memory() {
         .and_then(|rest| rest.split('x').next())
         .and_then(|x| x.parse().ok())
         .unwrap_or_else(|| panic!("no floor ratio in:\n{written}"));
-    assert!(floor > 1.0, "the floor includes the HMACs themselves: {floor}");
+    assert!(
+        floor > 1.0,
+        "the floor includes the HMACs themselves: {floor}"
+    );
 }

@@ -86,6 +86,15 @@ pub fn preview(args: &PreviewArgs) -> Result<bool> {
     let header = header(&prepared, a.period)?;
     let progress = progress_bar(export.size, a.quiet || args.out.is_none());
     let (sink, tmp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match &args.out {
+        // A device or a named pipe (`/dev/null`, a pipe to a viewer) is written in place:
+        // renaming the finished file over it would replace the device or pipe itself.
+        Some(path) if path.exists() && !path.is_file() && !path.is_dir() => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            (Box::new(std::io::BufWriter::new(file)), None)
+        }
         Some(path) => {
             let dir = path
                 .parent()
@@ -112,9 +121,11 @@ pub fn preview(args: &PreviewArgs) -> Result<bool> {
     match verdict {
         Verdict::Sendable(report) => {
             payload.finish(report.rows_rejected)?.flush()?;
-            if let (Some(tmp), Some(out)) = (tmp, &args.out) {
-                tmp.persist(out)
-                    .with_context(|| format!("cannot write {}", out.display()))?;
+            if let Some(out) = &args.out {
+                if let Some(tmp) = tmp {
+                    tmp.persist(out)
+                        .with_context(|| format!("cannot write {}", out.display()))?;
+                }
                 eprintln!("{}: {} records", out.display(), report.rows_accepted);
             }
             if report.problem_total() > 0 {

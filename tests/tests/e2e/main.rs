@@ -8,6 +8,7 @@ mod hub_refusals;
 mod hub_resilience;
 mod hub_web;
 mod interop;
+mod preview;
 mod privacy;
 mod quickstart;
 mod upload;
