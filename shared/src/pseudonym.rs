@@ -1,7 +1,7 @@
 //! Keyed pseudonyms: match keys under the linkage secret, references under an operator secret.
 //!
 //! Every match key is HMAC-SHA-256 under a per-family sub-key derived from the linkage secret
-//! (domain separation), truncated to 128 bits, base64url. Each family combines name parts
+//! (domain separation), truncated to 96 bits, base64url. Each family combines name parts
 //! with date parts and/or sex: no key is made of one attribute alone, and no key is derived
 //! from a placeholder name or date (`docs/pseudonymisation.md` explains each family).
 
@@ -852,7 +852,7 @@ impl ReferenceDeriver {
         }
     }
 
-    /// The reference sent for a local record id ("r_" + 128 bits).
+    /// The reference sent for a local record id ("r_" + 96 bits).
     pub fn record_ref(&self, local_id: &str) -> String {
         let tag = self.record.tag(local_id.trim().as_bytes());
         let mut out = String::with_capacity(2 + 22);
@@ -861,7 +861,7 @@ impl ReferenceDeriver {
         out
     }
 
-    /// The reference sent for a local household id ("h_" + 128 bits).
+    /// The reference sent for a local household id ("h_" + 96 bits).
     pub fn household_ref(&self, household_id: &str) -> String {
         let tag = self.household.tag(household_id.trim().as_bytes());
         let mut out = String::with_capacity(2 + 22);
