@@ -5,8 +5,8 @@ use std::process::Command;
 
 use synchro_hub::ingest::{open_batch, Acceptance};
 use synchro_shared::batch::{BatchSignature, SignatureFields};
-use synchro_synth::{Config, Scenario};
-use synchro_tests::{ok, require_tool, Territory};
+use synchro_synth::Config;
+use synchro_tests::{ok, require_tool, small_scenario, Territory};
 
 #[test]
 fn age_cli_reads_agent_batches_and_hub_reads_age_cli_files() {
@@ -14,13 +14,8 @@ fn age_cli_reads_agent_batches_and_hub_reads_age_cli_files() {
         return;
     };
     let t = Territory::new();
-    let scenario = Scenario::generate(Config {
-        operators: 1,
-        months: 1,
-        first_period: (2026, 10),
-        ..Config::default()
-    });
-    let files = scenario.write_exports(&t.path("data")).unwrap();
+    let (scenario, files) =
+        small_scenario(&t.path("data"), 1, 1, (2026, 10), Config::default().persons);
     let op = &scenario.operators[0];
     let ws = t.operator(&op.id, &scenario.profile(0), &[]);
     let cfg = ws.join("agent.toml");

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use synchro_shared::batch::PayloadReader;
-use synchro_synth::{Config, Scenario};
-use synchro_tests::{bin, Territory};
+use synchro_synth::Config;
+use synchro_tests::{bin, small_scenario, Territory};
 
 /// Linux's `O_NONBLOCK`: the test opens the pipe's reading end without waiting for a writer,
 /// so a regression (the pipe replaced, never opened) fails instead of hanging.
@@ -19,13 +19,8 @@ const O_NONBLOCK: i32 = 0o4000;
 #[test]
 fn preview_writes_into_a_named_pipe_without_replacing_it() {
     let t = Territory::new();
-    let scenario = Scenario::generate(Config {
-        operators: 1,
-        months: 1,
-        first_period: (2026, 10),
-        ..Config::default()
-    });
-    let files = scenario.write_exports(&t.path("data")).unwrap();
+    let (scenario, files) =
+        small_scenario(&t.path("data"), 1, 1, (2026, 10), Config::default().persons);
     let op = &scenario.operators[0];
     let ws = t.operator(&op.id, &scenario.profile(0), &[]);
     let pipe = t.path("preview.pipe");

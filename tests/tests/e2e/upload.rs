@@ -11,8 +11,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use synchro_hub::ingest::{open_batch, Acceptance};
 use synchro_keys::operator::OperatorPublic;
 use synchro_shared::batch::BatchSignature;
-use synchro_synth::{Config, Scenario};
-use synchro_tests::{ok, run, text, Territory};
+use synchro_synth::Config;
+use synchro_tests::{ok, run, small_scenario, text, Territory};
 
 struct Certs {
     ca_pem: String,
@@ -159,13 +159,8 @@ fn uploads_verify_the_hub_certificate_and_survive_a_failed_attempt() {
     let other = certs();
     std::fs::write(t.path("other.pem"), &other.server_pem).unwrap();
 
-    let scenario = Scenario::generate(Config {
-        operators: 1,
-        months: 1,
-        first_period: (2026, 10),
-        ..Config::default()
-    });
-    let files = scenario.write_exports(&t.path("data")).unwrap();
+    let (scenario, files) =
+        small_scenario(&t.path("data"), 1, 1, (2026, 10), Config::default().persons);
     let op = &scenario.operators[0];
     let ws_probe = t.path("probe");
     let _ = ws_probe;
