@@ -1005,20 +1005,20 @@ impl Store {
         )
     }
 
-    /// The person and household ids of the last linkage run, per (operator, record reference).
+    /// The person and household ids of the last linkage run, in (operator, record reference)
+    /// order.
     pub async fn record_links(&self) -> Result<Vec<RecordLink>> {
-        let rows = sqlx::query(
-            "-- record_links()\nSELECT operator_id, record_ref, person_id, household_id FROM record_links",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(link_from_row).collect())
+        let mut links = self.links_in_any_order().await?;
+        links.sort_unstable_by(|a, b| {
+            (&a.operator_id, &a.record_ref).cmp(&(&b.operator_id, &b.record_ref))
+        });
+        Ok(links)
     }
 
-    /// The last run's (person, household) ids keyed by (operator, record reference).
-    pub async fn record_ids(&self) -> Result<rustc_hash::FxHashMap<(String, String), (i64, i64)>> {
+    /// The last run's links, read concatenated in a few rows (see [`Store::concatenated`]).
+    async fn links_in_any_order(&self) -> Result<Vec<RecordLink>> {
         let sql = format!(
-            "-- record_ids()\nSELECT {}({LINK_LINE}, '\n') FROM record_links GROUP BY substr(record_ref, 3, 1)",
+            "-- record_links()\nSELECT {}({LINK_LINE}, '\n') FROM record_links GROUP BY substr(record_ref, 3, 1)",
             self.backend.concat()
         );
         Ok(self
@@ -1026,6 +1026,15 @@ impl Store {
             .await?
             .iter()
             .flat_map(|chunk| link_lines(chunk))
+            .collect())
+    }
+
+    /// The last run's (person, household) ids keyed by (operator, record reference).
+    pub async fn record_ids(&self) -> Result<rustc_hash::FxHashMap<(String, String), (i64, i64)>> {
+        Ok(self
+            .links_in_any_order()
+            .await?
+            .into_iter()
             .map(|l| ((l.operator_id, l.record_ref), (l.person_id, l.household_id)))
             .collect())
     }
