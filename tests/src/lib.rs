@@ -2,8 +2,10 @@
 //! operator would set it up, and the rule for tools that may be absent on a laptop.
 #![forbid(unsafe_code)]
 
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The directory holding the workspace's binaries (`target/<profile>`).
 pub fn bin_dir() -> PathBuf {
@@ -26,12 +28,66 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// Runs a workspace binary and returns its output.
+/// The longest any one step of a test (a binary's run, a store call) may take. A step stuck
+/// past it fails the test with its name and what it printed, instead of holding the whole
+/// run until CI's own limit stops it without a word; debug builds on two busy cores take
+/// a few minutes at most for the longest step.
+pub const STEP_LIMIT: Duration = Duration::from_secs(600);
+
+/// How long `synchro-hub serve` may take to print its "listening" line.
+const START_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs a workspace binary and returns its output; fails the test at the caller's line if it
+/// runs past [`STEP_LIMIT`].
+#[track_caller]
 pub fn run(name: &str, args: &[&str]) -> Output {
-    Command::new(bin(name))
+    let mut child = Command::new(bin(name))
         .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let stdout = read_to_end_in_background(child.stdout.take());
+    let stderr = read_to_end_in_background(child.stderr.take());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for a child process") {
+            break status;
+        }
+        if started.elapsed() > STEP_LIMIT {
+            let _ = child.kill();
+            let out = Output {
+                status: child.wait().expect("killed child"),
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            };
+            panic!(
+                "{name} {args:?} was still running after {STEP_LIMIT:?} and was killed; it printed:\n{}",
+                text(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+/// Reads a child's pipe to its end on a thread of its own, so that the child never blocks on
+/// a full pipe while the test waits for it.
+fn read_to_end_in_background<R: Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut all);
+        }
+        all
+    })
 }
 
 /// Standard output and error of a run, as text.
@@ -204,6 +260,17 @@ pub struct TestDatabase {
     name: Option<String>,
 }
 
+impl TestDatabase {
+    /// Runs one statement on this test database as the administrator of
+    /// [`POSTGRES_VAR`], for a test that must set up what only the server itself writes
+    /// (its statistics, say); `None` on SQLite.
+    pub async fn execute_as_admin(&self, sql: &str) -> Option<Result<(), String>> {
+        let (admin, name) = (self.admin_url.as_ref()?, self.name.as_ref()?);
+        let server = admin.rsplit_once('/').map_or(admin.as_str(), |(s, _)| s);
+        Some(synchro_hub::store::admin_execute(&format!("{server}/{name}"), sql).await)
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let (Some(admin), Some(name)) = (&self.admin_url, &self.name) {
@@ -362,34 +429,55 @@ impl HubProcess {
     }
 
     /// Starts `serve` and waits for its "listening" line (no sleeping). If the chosen port was
-    /// taken in the meantime (another test's connection), moves to a new free port.
+    /// taken in the meantime (another test's connection), moves to a new free port. The
+    /// server's log is echoed on the test's standard error throughout.
     pub fn start(&mut self) {
-        use std::io::BufRead;
         for _ in 0..5 {
-            let mut child = std::process::Command::new(bin("synchro-hub"))
+            let mut child = Command::new(bin("synchro-hub"))
                 .args(["serve", "--config", self.config.to_str().unwrap()])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
                 .spawn()
                 .expect("start synchro-hub serve");
+            // The first line of standard output comes back on a channel; the rest is drained
+            // so that the server can never block on a full pipe.
+            let (first_line, first_line_read) = std::sync::mpsc::channel();
             let stdout = child.stdout.take().expect("stdout");
-            let mut reader = std::io::BufReader::new(stdout);
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("read serve output");
-            if line.contains("listening on") {
-                std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-                // Keep draining the server's log so it can never block on a full pipe.
-                if let Some(mut err) = child.stderr.take() {
-                    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::stderr()));
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stdout);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_ok() && !line.is_empty() {
+                    let _ = first_line.send(line);
                 }
+                std::io::copy(&mut reader, &mut std::io::sink())
+            });
+            let stderr = child.stderr.take().expect("stderr");
+            let log = std::thread::spawn(move || {
+                let mut all = String::new();
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    eprintln!("{line}");
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+                all
+            });
+            let line = first_line_read.recv_timeout(START_LIMIT);
+            if line.as_deref().is_ok_and(|l| l.contains("listening on")) {
                 self.child = Some(child);
                 return;
             }
-            let out = child.wait_with_output().expect("serve output");
-            let err = String::from_utf8_lossy(&out.stderr);
+            // No listening line: the server stopped (its log says why), printed something
+            // else, or hung; it is stopped either way before its log is read.
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = log.join().unwrap_or_default();
             assert!(
-                err.contains("cannot listen"),
-                "synchro-hub serve did not start: {err}"
+                log.contains("cannot listen"),
+                "synchro-hub serve did not start (first line {line:?} within {START_LIMIT:?}): {log}"
             );
             let port = free_port();
             let old = self.url.rsplit(':').next().unwrap().to_string();
@@ -479,9 +567,11 @@ impl Drop for HubProcess {
 /// a store's pooled PostgreSQL connections belong to the runtime that opened them, so a fresh
 /// runtime per call failed, now and then, on a connection left from a runtime already shut
 /// down ("a Tokio 1.x context was found, but it is being shutdown").
+/// A call still pending after [`STEP_LIMIT`] fails the test at the caller's line.
+#[track_caller]
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
+    let done = RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -489,7 +579,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
                 .build()
                 .expect("runtime")
         })
-        .block_on(f)
+        // The timer is made inside the runtime, which it needs.
+        .block_on(async move { tokio::time::timeout(STEP_LIMIT, f).await });
+    match done {
+        Ok(output) => output,
+        Err(_) => panic!("this call was still pending after {STEP_LIMIT:?}"),
+    }
 }
 
 /// A rustls client configuration trusting only the CA in `ca` (PEM).
