@@ -238,6 +238,7 @@ pub async fn process(
     now: i64,
 ) -> Result<RunSummary, ProcessError> {
     let started = Instant::now();
+    store.refresh_planner_statistics().await?;
     let latest = store.latest_period().await?.ok_or(ProcessError::Empty)?;
     let period = match period {
         Some(p) if p < latest.as_str() => return Err(ProcessError::NotLatest { latest }),

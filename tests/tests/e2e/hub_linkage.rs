@@ -522,3 +522,52 @@ fn batches_accepted_during_a_run_share_the_next_run_on_every_backend() {
         });
     }
 }
+
+/// Autovacuum may sample a table while an ingestion is still uncommitted; it then writes zero
+/// rows for a table that holds a month of records, and PostgreSQL, planning on that, joins
+/// every record with every other (the kill-the-hub test's integrity check went from 3 s to
+/// over a minute). A linkage run refreshes the statistics before its reads, so the run and
+/// everything after it plan on the true sizes.
+#[test]
+fn a_linkage_run_replaces_statistics_sampled_during_an_ingestion() {
+    let t = Territory::new();
+    let deriver = MatchKeyDeriver::new(&LinkageSecret::generate(1));
+    for db in test_databases(t.dir.path()) {
+        let backend = db.backend;
+        block_on(async {
+            let store = connect(&db).await;
+            enrol(&store, &["siao", "ccas"]).await;
+            ingest(&store, &deriver, "2026-09", &background()).await;
+            // What such a sample leaves in the catalogue (SQLite keeps no statistics).
+            let tables = "('records', 'match_keys', 'nodes', 'node_keys')";
+            let sampled_mid_ingestion = db
+                .execute_as_admin(&format!(
+                    "UPDATE pg_class SET reltuples = 0 WHERE relname IN {tables}"
+                ))
+                .await;
+            // Fails, naming the table, unless every estimate is the table's row count
+            // (ANALYZE reads tables this small whole, so its count is exact).
+            let estimates_are_true = format!(
+                "DO $$ DECLARE t text; estimate real; actual bigint; BEGIN \
+                 FOR t IN SELECT unnest(ARRAY{}) LOOP \
+                 SELECT reltuples INTO estimate FROM pg_class WHERE relname = t; \
+                 EXECUTE format('SELECT COUNT(*) FROM %I', t) INTO actual; \
+                 IF estimate <> actual THEN RAISE EXCEPTION '% estimated at % rows, holds %', t, estimate, actual; END IF; \
+                 END LOOP; END $$",
+                tables.replace('(', "[").replace(')', "]")
+            );
+            if let Some(set) = sampled_mid_ingestion {
+                set.unwrap();
+                let before = db.execute_as_admin(&estimates_are_true).await.unwrap();
+                assert!(before.is_err(), "{backend}: the sample is in place");
+            }
+            process(&store, &LinkParams::default(), None, false, "test", 1)
+                .await
+                .unwrap();
+            if let Some(after) = db.execute_as_admin(&estimates_are_true).await {
+                assert_eq!(after, Ok(()), "{backend}: a run plans on true sizes");
+            }
+            store.close().await;
+        });
+    }
+}
