@@ -1003,9 +1003,11 @@ impl Store {
     /// the planner, scaling that density by the table's size, expects one row from a month of
     /// records. Joins planned on that estimate compare every row with every other: on the
     /// kill-the-hub test's 49,500 records the integrity check went from 3 s to 36-78 s. A run
-    /// is where the large joins are, so it analyses first (under a second at that size).
+    /// is where the large joins are, so it analyses first (under a second at that size), under
+    /// the write lock so that its own sample never sees one of this hub's ingestions half-done.
     pub async fn refresh_planner_statistics(&self) -> Result<()> {
         if self.backend == Backend::Postgres {
+            let _guard = self.write_lock.lock().await;
             sqlx::query(
                 "-- refresh_planner_statistics()\nANALYZE batches, records, match_keys, nodes, node_keys, record_links, linkage_ids",
             )
