@@ -536,6 +536,11 @@ impl Hub {
             .to_string();
         let raw_cutoff = now_secs - i64::from(r.raw_batches_days) * 86_400;
         let counts = self.store.purge(&cutoff, raw_cutoff, now_secs).await?;
+        if counts.records > 0 {
+            // PostgreSQL's statistics keep sampled column values (references, keyed values)
+            // until the next analysis: purged records must not linger there either.
+            self.store.refresh_planner_statistics().await?;
+        }
         self.checkpoint().await?;
         Ok(counts)
     }

@@ -996,7 +996,8 @@ impl Store {
     }
 
     /// Brings PostgreSQL's planner statistics up to date for the tables a linkage run reads
-    /// (a no-op on SQLite, whose planner keeps none unless asked).
+    /// (a no-op on SQLite, whose planner keeps none unless asked); also after a purge, since
+    /// the statistics hold sampled values of the rows.
     ///
     /// Why: autovacuum may sample a table while an ingestion is still uncommitted (or after a
     /// killed one left only dead rows); it then records zero rows over a non-empty table, and
